@@ -468,7 +468,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: Reason,
     pub message: String,
-    pub details: Option<StatusDetails>,
+    /// Boxed so that `Result<_, ApiError>` stays small on every handler path.
+    pub details: Option<Box<StatusDetails>>,
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -512,7 +513,7 @@ impl ApiError {
     }
 
     fn with_details(mut self, details: StatusDetails) -> ApiError {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -731,7 +732,7 @@ impl ApiError {
     pub fn to_status(&self) -> Status {
         Status {
             code: Some(i32::from(self.code)),
-            details: self.details.clone(),
+            details: self.details.as_deref().cloned(),
             message: non_empty(&self.message),
             metadata: ListMeta::default(),
             reason: non_empty(self.reason.as_str()),
@@ -749,7 +750,7 @@ impl ApiError {
                 .unwrap_or(500),
             reason: Reason::from_wire(status.reason.as_deref().unwrap_or("")),
             message: status.message.clone().unwrap_or_default(),
-            details: status.details.clone(),
+            details: status.details.clone().map(Box::new),
         }
     }
 
