@@ -526,29 +526,70 @@ fn split_url(url: &str) -> Result<(String, String)> {
 /// One plain-HTTP GET (`Connection: close`), bounded by `timeout` as a whole.
 pub async fn http_get(url: &str, timeout: Duration) -> Result<HttpResponse> {
     let (authority, path) = split_url(url)?;
+    http_request(&authority, "GET", &path, &[("Accept", "*/*")], b"", timeout).await
+}
+
+/// A raw HTTP/1.1 exchange with `authority` (`host:port`), bounded by `timeout`.
+///
+/// The body is written by a separate task while the response is read, so a server that answers
+/// (413) and closes before reading a huge body is still heard.
+pub async fn http_request(
+    authority: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse> {
+    let what = format!("{method} http://{authority}{path}");
     let exchange = async {
-        let mut stream = TcpStream::connect(&authority)
+        let stream = TcpStream::connect(authority)
             .await
             .map_err(|e| HarnessError::io(format!("connect to {authority}"), e))?;
-        let host = authority.as_str();
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tinykube-tests\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        let (mut reader, mut writer) = stream.into_split();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: tinykube-tests\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
         );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| HarnessError::io(format!("send request to {url}"), e))?;
+        let has_accept = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"));
+        if !has_accept {
+            head.push_str("Accept: application/json\r\n");
+        }
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut payload = head.into_bytes();
+        payload.extend_from_slice(body);
+        let writing = tokio::spawn(async move {
+            let result = writer.write_all(&payload).await;
+            // Keep the write half open until the reader is done (dropping it would send FIN,
+            // which is fine for HTTP/1.1 with Connection: close, but be explicit).
+            let _ = writer.flush().await;
+            (result, writer)
+        });
         let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| HarnessError::io(format!("read response from {url}"), e))?;
-        parse_response(url, &raw)
+        let read = reader.read_to_end(&mut raw).await;
+        let written = writing.await;
+        if raw.is_empty() {
+            let why = match (read, written) {
+                (Err(e), _) => e.to_string(),
+                (_, Ok((Err(e), _))) => format!("write failed: {e}"),
+                _ => "connection closed without a response".to_string(),
+            };
+            return Err(HarnessError::BadResponse {
+                url: what.clone(),
+                reason: why,
+            });
+        }
+        parse_response(&what, &raw)
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(HarnessError::Timeout {
-            what: format!("GET {url}"),
+            what,
             timeout,
             last: "no complete response".into(),
         }),
@@ -648,6 +689,20 @@ pub async fn wait_for_healthz(url: &str, timeout: Duration) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_parse_plain_and_chunked() {
+        let r =
+            parse_response("u", b"HTTP/1.1 409 Conflict\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (409, "{}"));
+        let r = parse_response(
+            "u",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "abc"));
+        assert!(parse_response("u", b"nonsense").is_err());
+    }
 
     #[test]
     fn split_url_forms() {
