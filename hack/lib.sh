@@ -5,6 +5,8 @@ LOCAL_DIR=${TINYKUBE_LOCAL_DIR:-/var/lib/tinykube/local}
 BIN_DIR=${TINYKUBE_BIN_DIR:-${CARGO_TARGET_DIR:-/var/cache/tinykube/target}/debug}
 ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-2379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
+APISERVER_PORT=${APISERVER_PORT:-6443}
+KUBECONFIG_PATH=$LOCAL_DIR/admin.kubeconfig
 
 fail() {
   echo "$*" >&2

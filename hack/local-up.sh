@@ -35,11 +35,12 @@ start_etcd() {
   echo "etcd: up at http://127.0.0.1:$ETCD_CLIENT_PORT (data in $LOCAL_DIR/etcd)"
 }
 
-# start_component NAME ARGS...: starts one of our binaries; a component that exits at once
-# (not built yet, or a bad flag) is reported with the last line it printed.
+# start_component NAME HEALTH_URL ARGS...: starts one of our binaries and waits for its health
+# endpoint (none: "-"); a component that exits at once (not built yet, or a bad flag) is
+# reported with the last line it printed.
 start_component() {
-  local name=$1
-  shift
+  local name=$1 health=$2
+  shift 2
   local binary="$BIN_DIR/$name"
   [ -x "$binary" ] || fail "$name: $binary is missing; run 'make build' first"
   if is_running "$name"; then
@@ -48,20 +49,49 @@ start_component() {
   fi
   start_background "$name" "$binary" "$@"
   sleep 0.3
+  if [ "$health" != "-" ] && is_running "$name"; then
+    wait_healthy "$name" "$health" || true
+  fi
   if ! is_running "$name"; then
     missing+=("$name")
     echo "$name: not running: $(tail -n 1 "$LOCAL_DIR/logs/$name.log")"
     rm -f "$LOCAL_DIR/run/$name.pid"
+  elif [ "$health" != "-" ]; then
+    echo "$name: up ($health)"
   fi
 }
 
+write_kubeconfig() {
+  cat >"$KUBECONFIG_PATH" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: tinykube-local
+  cluster:
+    server: http://127.0.0.1:$APISERVER_PORT
+contexts:
+- name: tinykube-local
+  context:
+    cluster: tinykube-local
+    user: admin
+    namespace: default
+current-context: tinykube-local
+users:
+- name: admin
+  user: {}
+KUBECONFIG
+}
+
 start_etcd
-start_component tinykube-runtime
-start_component kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT"
-start_component kube-controller-manager
-start_component kube-scheduler
-start_component kubelet
-start_component kube-proxy
+start_component tinykube-runtime -
+start_component kube-apiserver "http://127.0.0.1:$APISERVER_PORT/healthz" \
+  --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT"
+write_kubeconfig
+start_component kube-controller-manager - --kubeconfig "$KUBECONFIG_PATH"
+start_component kube-scheduler - --kubeconfig "$KUBECONFIG_PATH"
+start_component kubelet - --kubeconfig "$KUBECONFIG_PATH"
+start_component kube-proxy - --kubeconfig "$KUBECONFIG_PATH"
 
 echo
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -70,3 +100,7 @@ else
   echo "local cluster: every component is up"
 fi
 echo "logs: $LOCAL_DIR/logs   stop everything: make down"
+if is_running kube-apiserver; then
+  echo "kubeconfig: $KUBECONFIG_PATH"
+  echo "  try: kubectl --kubeconfig $KUBECONFIG_PATH get namespaces"
+fi

@@ -1,16 +1,11 @@
 use clap::Parser;
-use std::process::ExitCode;
+use tinykube_apiserver::Config;
 
-/// Command line of `kube-apiserver`. Arguments are accepted but unused until the component exists.
-#[derive(Parser)]
-#[command(name = "kube-apiserver", version, about = tinykube_apiserver::ABOUT)]
-struct Cli {
-    /// Flags of the upstream component; none is read yet.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
-fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    tinykube_component_base::not_built_yet("kube-apiserver")
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tinykube_component_base::init_tracing()?;
+    let shutdown = tinykube_component_base::shutdown_on_signals()?;
+    tinykube_apiserver::run(config, shutdown).await?;
+    Ok(())
 }

@@ -14,6 +14,8 @@
 //!   [`Node`] namespace with `eth0` on that bridge. Nothing is ever configured in the machine's
 //!   own network namespace.
 //! - [`require_root`]: tests that need root call it first and fail loudly without it.
+//! - [`apiserver`]: [`ControlPlane::start`] runs etcd plus `kube-apiserver` with a kubeconfig,
+//!   drives the real kubectl ([`ControlPlane::kubectl`]) and makes raw HTTP requests.
 //!
 //! A typical scenario:
 //!
@@ -39,6 +41,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apiserver;
 mod cmd;
 pub mod error;
 pub mod etcd;
@@ -46,6 +49,7 @@ pub mod netns;
 pub mod process;
 pub mod root;
 
+pub use apiserver::{ControlPlane, KUBECTL};
 pub use cmd::{pid_alive, CmdOutput};
 pub use error::{HarnessError, Result};
 pub use etcd::Etcd;
