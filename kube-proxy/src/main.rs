@@ -3,7 +3,12 @@ use std::process::ExitCode;
 
 /// Command line of `kube-proxy`. Arguments are accepted but unused until the component exists.
 #[derive(Parser)]
-#[command(name = "kube-proxy", version, about = tinykube_kube_proxy::ABOUT)]
+#[command(
+    name = "kube-proxy",
+    version,
+    about = tinykube_kube_proxy::ABOUT,
+    after_help = "Not built yet in this version of tinykube: running it prints one line and exits 1."
+)]
 struct Cli {
     /// Flags of the upstream component; none is read yet.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]

@@ -3,7 +3,12 @@ use std::process::ExitCode;
 
 /// Command line of `kubelet`. Arguments are accepted but unused until the component exists.
 #[derive(Parser)]
-#[command(name = "kubelet", version, about = tinykube_kubelet::ABOUT)]
+#[command(
+    name = "kubelet",
+    version,
+    about = tinykube_kubelet::ABOUT,
+    after_help = "Not built yet in this version of tinykube: running it prints one line and exits 1."
+)]
 struct Cli {
     /// Flags of the upstream component; none is read yet.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]

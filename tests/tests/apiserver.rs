@@ -2235,3 +2235,32 @@ async fn missing_namespaces_unknown_paths_and_wrong_methods() {
 
     assert_nothing_lost(&mut cp, &survivor).await;
 }
+
+/// The example manifests shipped in `manifests/examples` stay valid: each applies cleanly and a
+/// second apply changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_manifests_apply_cleanly() {
+    let cp = start().await;
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
+    let mut applied = 0;
+    for entry in std::fs::read_dir(&examples).expect("manifests/examples is readable") {
+        let path = entry.expect("directory entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let file = path.to_str().expect("utf-8 path");
+        let first = kubectl_ok(&cp, &["apply", "-f", file]).await;
+        assert!(first.contains("created"), "{file}: {first}");
+        let second = kubectl_ok(&cp, &["apply", "-f", file]).await;
+        assert!(
+            second.lines().all(|line| line.ends_with("unchanged")),
+            "{file}: second apply changed something: {second}"
+        );
+        applied += 1;
+    }
+    assert!(
+        applied > 0,
+        "no example manifests found in {}",
+        examples.display()
+    );
+}
