@@ -83,7 +83,10 @@ KUBECONFIG
 }
 
 start_etcd
-start_component tinykube-runtime -
+start_component tinykube-runtime - \
+  --listen "${TINYKUBE_RUNTIME_SOCKET:-/run/tinykube/runtime.sock}" \
+  --root /var/lib/tinykube/runtime --state /run/tinykube \
+  --cni-conf-dir /etc/cni/net.d --cni-bin-dir /usr/lib/cni
 start_component kube-apiserver "http://127.0.0.1:$APISERVER_PORT/healthz" \
   --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT"

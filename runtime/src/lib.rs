@@ -1,11 +1,34 @@
-//! `tinykube-runtime` for tinykube.
+//! `tinykube-runtime`: the container runtime of tinykube.
 //!
-//! The container runtime: serves CRI v1 on a unix socket and runs pods as real processes: a pause process holding the pod's network, IPC and UTS namespaces, containers in their own PID and mount namespaces on an overlay root filesystem, limited by cgroups, supervised by a per-container shim.
+//! Serves CRI v1 on a unix socket and runs pods as real processes: a pause process holding the
+//! pod's network, IPC and UTS namespaces ([`shim::run_pause`]), containers in their own PID and
+//! mount namespaces on an overlay root filesystem ([`shim::run_shim`]), limited by cgroups
+//! ([`cgroup`]), each supervised by a per-container shim so the daemon can restart without
+//! touching them. Pod networking comes from the standard CNI plugins ([`cni`]); images come
+//! from archives into a content-addressed store ([`image`]).
 //!
-//! Pod networking comes from the standard CNI plugins; images come from OCI registries or archives into a content-addressed store.
+//! Map: [`server`] (gRPC) -> [`manager::Runtime`] (records on disk, operations) -> [`shim`]
+//! (processes), [`spec`] (pure launch decisions), [`cgroup`], [`cni`], [`image`],
+//! [`reference`].
 //!
-//! This component is not built yet: the binary says so and exits non-zero rather than pretend
-//! to work. See README.md for what tinykube runs today.
+//! This is the one crate of the workspace that needs `unsafe` (fork, capset, prctl, signal
+//! handlers, xattrs): the workspace denies `unsafe_code`, this crate allows it, and every
+//! `unsafe` block lives in [`sys`] with a `// SAFETY:` comment.
+
+#![allow(unsafe_code)]
+
+pub mod cgroup;
+pub mod cni;
+pub mod error;
+pub mod image;
+pub mod manager;
+pub mod reference;
+pub mod server;
+pub mod shim;
+pub mod spec;
+pub mod sys;
+
+pub use error::{Result, RuntimeError};
 
 /// What `tinykube-runtime --help` says the component is.
 pub const ABOUT: &str = "The container runtime: serves CRI v1 on a unix socket and runs pods as real processes: a pause process holding the pod's network, IPC and UTS namespaces, containers in their own PID and mount namespaces on an overlay root filesystem, limited by cgroups, supervised by a per-container shim.";
