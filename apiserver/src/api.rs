@@ -431,11 +431,11 @@ async fn route(
             .await
         }
         ("DELETE", true, None) => {
-            let options = DeleteOptions::parse(query, &body)?;
+            let options = DeleteOptions::parse(query, headers, &body)?;
             let (code, object) = delete(state, &target, &options, query.dry_run()).await?;
             Ok(body::json(code, &object))
         }
-        ("DELETE", false, None) => delete_collection(state, &target, query, &body).await,
+        ("DELETE", false, None) => delete_collection(state, &target, query, headers, &body).await,
         _ => Err(ApiError::method_not_supported(
             target.resource.group,
             target.resource.plural,
@@ -1506,13 +1506,12 @@ struct DeleteOptions {
 }
 
 impl DeleteOptions {
-    fn parse(query: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
-        body::check_size(body)?;
+    fn parse(query: &Query, headers: &HeaderMap, body: &Bytes) -> Result<DeleteOptions, ApiError> {
+        // kubectl sends DeleteOptions as JSON, typed clients (drain) as protobuf.
         let from_body: Value = if body.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
-            serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("DeleteOptions: {e}")))?
+            body::parse_object(headers, body)?
         };
         let mut options = DeleteOptions {
             grace_period_seconds: from_body.get("gracePeriodSeconds").and_then(Value::as_i64),
@@ -1713,11 +1712,12 @@ async fn delete_collection(
     state: &Shared,
     target: &Target,
     query: &Query,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let resource = target.resource;
     let filter = selectors(resource, query)?;
-    let options = DeleteOptions::parse(query, body)?;
+    let options = DeleteOptions::parse(query, headers, body)?;
     let prefix = prefix_for(resource, target.namespace.as_deref());
     let page = state
         .store

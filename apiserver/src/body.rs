@@ -5,13 +5,24 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tinykube_apimachinery::status::ApiError;
+use tinykube_apimachinery::status::{ApiError, Reason};
 
 /// Request bodies larger than this get `413`, as upstream's 3 MiB limit.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Media types accepted for object bodies.
-pub const OBJECT_MEDIA_TYPES: &[&str] = &["application/json", "application/yaml"];
+pub const OBJECT_MEDIA_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
+
+fn reason_for(code: u16) -> Reason {
+    match code {
+        415 => Reason::UnsupportedMediaType,
+        _ => Reason::BadRequest,
+    }
+}
 
 /// The request's media type without parameters (`application/json`).
 pub fn content_type(headers: &HeaderMap) -> String {
@@ -36,6 +47,9 @@ pub fn parse_object(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError
                 .map_err(|e| ApiError::bad_request(format!("json: {e}")))?,
             "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("yaml: {e}")))?,
+            crate::protobuf::MEDIA_TYPE => crate::protobuf::decode_request(body).map_err(|e| {
+                ApiError::new(e.status_code(), reason_for(e.status_code()), e.to_string())
+            })?,
             _ => return Err(ApiError::unsupported_media_type(OBJECT_MEDIA_TYPES)),
         };
     if !value.is_object() {
@@ -157,6 +171,7 @@ mod tests {
             ("application/json", "[1,2]", Err(400)),
             ("application/yaml", "a: [", Err(400)),
             ("text/plain", "x", Err(415)),
+            ("application/vnd.kubernetes.protobuf", "not k8s", Err(400)),
         ];
         for (media, body, expected) in cases {
             let result = parse_object(

@@ -7,7 +7,8 @@
 //!   reading the table of served kinds in [`resources`] (which also answers discovery);
 //! - [`api`] holds one set of handlers (get, list, watch, create, update, patch, delete and the
 //!   subresources) for all kinds; per-kind decoding, defaults and validation live in `kinds`,
-//!   patching in `patch`, server-side printing (`kubectl get` tables) in `table`;
+//!   patching in `patch`, server-side printing (`kubectl get` tables) in `table`, and
+//!   `protobuf` turns the protobuf bodies of kubectl's typed clients into JSON;
 //! - [`storage`] keeps objects in etcd under `/registry/` with resourceVersion = mod_revision
 //!   and transactions for create/update/delete; [`watch_cache`] keeps one etcd watch per
 //!   resource and fans it out to every HTTP watcher.
@@ -22,6 +23,7 @@ mod kinds;
 pub mod object;
 pub mod openapi;
 mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod resources;
 pub mod services;
