@@ -29,8 +29,9 @@ use tinykube_apimachinery::status::{ApiError, FieldError, Reason};
 use tokio_util::sync::CancellationToken;
 
 /// Writes retried when a concurrent writer wins the race and the client sent no
-/// resourceVersion (upstream retries unconditional updates and patches the same way).
-const CONFLICT_RETRIES: usize = 5;
+/// resourceVersion. Upstream's GuaranteedUpdate retries such writes until they land; the
+/// bound only keeps a pathological livelock from spinning forever.
+const CONFLICT_RETRIES: usize = 64;
 /// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 /// Upstream's default minimum request timeout for watches (randomised up to twice that).
@@ -422,7 +423,8 @@ async fn route(
             let patch_type = patch_type(headers)?;
             body::check_size(&body)?;
             let qualified = target.resource.qualified();
-            write_with_retries(state, &target, sub, query, None, |current| {
+            let precondition = patch_resource_version(patch_type, &body)?;
+            write_with_retries(state, &target, sub, query, precondition, |current| {
                 let patched = patch::apply_patch(&qualified, current, patch_type, &body)
                     .map_err(patch_error)?;
                 check_identity(&target, &patched)?;
@@ -453,6 +455,40 @@ fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
             "application/strategic-merge-patch+json",
         ])
     })
+}
+
+/// The resourceVersion a PATCH body itself names: an optimistic lock the client asked for.
+/// Without one, a patch applies to whatever is current and is retried on conflict.
+fn patch_resource_version(patch_type: PatchType, body: &[u8]) -> Result<Option<i64>, ApiError> {
+    let Ok(patch) = serde_json::from_slice::<Value>(body) else {
+        // Malformed bodies are reported by the patch itself.
+        return Ok(None);
+    };
+    let named = match patch_type {
+        PatchType::JsonPatch => patch.as_array().and_then(|ops| {
+            ops.iter().rev().find_map(|op| {
+                let sets = matches!(
+                    op.get("op").and_then(Value::as_str),
+                    Some("add" | "replace")
+                ) && op.get("path").and_then(Value::as_str)
+                    == Some("/metadata/resourceVersion");
+                sets.then(|| op.get("value").cloned()).flatten()
+            })
+        }),
+        _ => patch.pointer("/metadata/resourceVersion").cloned(),
+    };
+    match named {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(rv)) if rv.is_empty() => Ok(None),
+        Some(Value::String(rv)) => rv.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "metadata.resourceVersion: Invalid value: {rv:?}: must be a number"
+            ))
+        }),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "metadata.resourceVersion: Invalid value: {other}: must be a string"
+        ))),
+    }
 }
 
 fn patch_error(error: patch::PatchError) -> ApiError {
@@ -1112,9 +1148,7 @@ async fn write_with_retries(
             query.field_validation()?,
         )?;
         match commit_update(state, target, &current, new, query.dry_run()).await {
-            Err(StorageError::Conflict { .. }) if precondition.is_none() && requested_rv == 0 => {
-                continue
-            }
+            Err(StorageError::Conflict { .. }) if precondition.is_none() => continue,
             Err(error) => return Err(storage_error(resource, &name, error)),
             Ok(object) => {
                 return respond(resource, Wanted::Object, query, StatusCode::OK, object)
@@ -1833,6 +1867,49 @@ mod tests {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect();
             assert_eq!(parsed, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn patches_name_a_resource_version_only_when_they_set_one() {
+        // (patch type, body, the resourceVersion it names or Err for a malformed one)
+        type Named = Result<Option<i64>, ()>;
+        let cases: &[(PatchType, &str, Named)] = &[
+            (
+                PatchType::MergePatch,
+                r#"{"status":{"phase":"Running"}}"#,
+                Ok(None),
+            ),
+            (
+                PatchType::MergePatch,
+                r#"{"metadata":{"resourceVersion":"42"}}"#,
+                Ok(Some(42)),
+            ),
+            (
+                PatchType::StrategicMergePatch,
+                r#"{"metadata":{"resourceVersion":null}}"#,
+                Ok(None),
+            ),
+            (
+                PatchType::StrategicMergePatch,
+                r#"{"metadata":{"resourceVersion":"x"}}"#,
+                Err(()),
+            ),
+            (
+                PatchType::JsonPatch,
+                r#"[{"op":"replace","path":"/metadata/resourceVersion","value":"7"}]"#,
+                Ok(Some(7)),
+            ),
+            (
+                PatchType::JsonPatch,
+                r#"[{"op":"test","path":"/metadata/resourceVersion","value":"7"}]"#,
+                Ok(None),
+            ),
+            (PatchType::JsonPatch, "not json", Ok(None)),
+        ];
+        for (patch_type, body, expected) in cases {
+            let got = patch_resource_version(*patch_type, body.as_bytes()).map_err(|_| ());
+            assert_eq!(&got, expected, "{body}");
         }
     }
 

@@ -2265,6 +2265,51 @@ async fn example_manifests_apply_cleanly() {
     );
 }
 
+/// Patches that name no resourceVersion apply to whatever is current: concurrent ones all
+/// succeed (the server retries on its own conflicts), while a patch that names a stale
+/// resourceVersion gets 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_without_resource_version_all_apply() {
+    let cp = start().await;
+    create_pod(&cp, "busy", &[("app", "busy")]).await;
+    let path = format!("{PODS}/busy");
+    let patches = (0..16).map(|i| {
+        let cp = &cp;
+        let path = path.clone();
+        async move {
+            let body = json!({"metadata": {"labels": {format!("writer-{i}"): "yes"}}});
+            let resp = call(
+                cp,
+                "PATCH",
+                &path,
+                Some("application/merge-patch+json"),
+                body.to_string().as_bytes(),
+            )
+            .await;
+            assert_eq!(resp.status, 200, "{}", exchange("PATCH", &path, &resp));
+        }
+    });
+    futures::future::join_all(patches).await;
+    let pod = get_json(&cp, &path).await;
+    let labels = pod["metadata"]["labels"].as_object().expect("labels");
+    for i in 0..16 {
+        assert!(
+            labels.contains_key(&format!("writer-{i}")),
+            "lost a patch: {pod}"
+        );
+    }
+    let stale = json!({"metadata": {"resourceVersion": "1", "labels": {"late": "yes"}}});
+    let resp = call(
+        &cp,
+        "PATCH",
+        &path,
+        Some("application/merge-patch+json"),
+        stale.to_string().as_bytes(),
+    )
+    .await;
+    expect_status("PATCH", &path, &resp, 409, "Conflict");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. kubectl's imperative generators (typed client-go clients)
 // ---------------------------------------------------------------------------------------------
