@@ -5,8 +5,8 @@
 //! The stored JSON carries no `resourceVersion`; it is set from etcd on every read.
 
 use etcd_client::{
-    Client, Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse,
-    WatchOptions, WatchStream,
+    Client, Compare, CompareOp, EventType, GetOptions, KeyValue, KvClient, Txn, TxnOp,
+    TxnOpResponse, WatchClient, WatchOptions, WatchStream,
 };
 use serde_json::Value;
 
@@ -63,8 +63,13 @@ pub struct Change {
 /// The etcd-backed store. Cheap to clone: clones share one connection.
 #[derive(Clone)]
 pub struct Store {
-    client: Client,
+    kv: KvClient,
+    watch: WatchClient,
 }
+
+/// The largest etcd response we accept: upstream lifts gRPC's 4 MiB default to the maximum so a
+/// large unpaged list still answers.
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
 
 /// Sets `metadata.resourceVersion` to `revision`.
 pub fn set_resource_version(object: &mut Value, revision: i64) {
@@ -122,21 +127,28 @@ impl Store {
     /// Connects to the etcd endpoints (`http://127.0.0.1:2379`).
     pub async fn connect(endpoints: &[String]) -> Result<Store, StorageError> {
         let client = Client::connect(endpoints, None).await?;
-        Ok(Store { client })
+        Ok(Store {
+            kv: client
+                .kv_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES),
+            watch: client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES),
+        })
     }
 
     /// etcd's current revision: the newest write anywhere in the keyspace.
     pub async fn current_revision(&self) -> Result<i64, StorageError> {
         let response = self
-            .client
-            .kv_client()
+            .kv
+            .clone()
             .get("/", Some(GetOptions::new().with_count_only()))
             .await?;
         Ok(response.header().map(|h| h.revision()).unwrap_or_default())
     }
 
     pub async fn get(&self, key: &str) -> Result<Stored, StorageError> {
-        let response = self.client.kv_client().get(key, None).await?;
+        let response = self.kv.clone().get(key, None).await?;
         let kv = response
             .kvs()
             .first()
@@ -149,7 +161,7 @@ impl Store {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, encode(object), None)]);
-        let response = self.client.kv_client().txn(txn).await?;
+        let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(StorageError::AlreadyExists(key.to_string()));
         }
@@ -174,7 +186,7 @@ impl Store {
             .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
             .and_then([TxnOp::put(key, encode(object), None)])
             .or_else([TxnOp::get(key, None)]);
-        let response = self.client.kv_client().txn(txn).await?;
+        let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(Self::failed_precondition(key, response.op_responses()));
         }
@@ -194,7 +206,7 @@ impl Store {
             .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
             .and_then([TxnOp::get(key, None), TxnOp::delete(key, None)])
             .or_else([TxnOp::get(key, None)]);
-        let response = self.client.kv_client().txn(txn).await?;
+        let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(Self::failed_precondition(key, response.op_responses()));
         }
@@ -244,8 +256,8 @@ impl Store {
             options = options.with_revision(revision);
         }
         let response = self
-            .client
-            .kv_client()
+            .kv
+            .clone()
             .get(from, Some(options))
             .await
             .map_err(|error| compacted_or(error, revision))?;
@@ -269,18 +281,14 @@ impl Store {
             .with_range(prefix_end(prefix))
             .with_start_revision(after + 1)
             .with_prev_key();
-        let stream = self
-            .client
-            .watch_client()
-            .watch(prefix, Some(options))
-            .await?;
+        let stream = self.watch.clone().watch(prefix, Some(options)).await?;
         Ok(EtcdWatch { stream, after })
     }
 
     /// Compacts etcd's history up to `revision` (what upstream's apiserver does every few
     /// minutes; tests use it to show `410 Gone`).
     pub async fn compact(&self, revision: i64) -> Result<(), StorageError> {
-        self.client.kv_client().compact(revision, None).await?;
+        self.kv.clone().compact(revision, None).await?;
         Ok(())
     }
 }

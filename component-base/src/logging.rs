@@ -24,6 +24,8 @@ pub fn init_tracing() -> Result<(), LoggingError> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .map_err(|_| LoggingError::AlreadyInstalled)
 }

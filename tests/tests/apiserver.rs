@@ -2310,6 +2310,23 @@ async fn concurrent_patches_without_resource_version_all_apply() {
     expect_status("PATCH", &path, &resp, 409, "Conflict");
 }
 
+/// An unpaged list larger than gRPC's default 4 MiB message still answers whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_larger_than_four_mib_answer() {
+    let cp = start().await;
+    let value = "x".repeat(900 * 1024);
+    for i in 0..6 {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": format!("big-{i}")}, "data": {"v": value}});
+        let path = "/api/v1/namespaces/default/configmaps";
+        let resp = call_json(&cp, "POST", path, &body).await;
+        assert_eq!(resp.status, 201, "{}", exchange("POST", path, &resp));
+    }
+    let list = get_json(&cp, "/api/v1/namespaces/default/configmaps").await;
+    let items = list["items"].as_array().map_or(0, Vec::len);
+    assert_eq!(items, 6, "an unpaged list of 5.4 MiB must hold every item");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. kubectl's imperative generators (typed client-go clients)
 // ---------------------------------------------------------------------------------------------
