@@ -26,5 +26,7 @@ up: build
 down:
 	@bash hack/local-down.sh
 
+# Benchmarks that drive real binaries (the scheduler's) need their release builds first.
 bench: deps
+	cargo build --release -p tinykube-apiserver -p tinykube-scheduler --bins
 	cargo bench --workspace

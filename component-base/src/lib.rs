@@ -4,13 +4,17 @@
 //! - [`shutdown`]: a token cancelled on SIGTERM or SIGINT, for graceful shutdown of every task.
 //! - [`endpoints`]: `/healthz`, `/livez`, `/readyz` and `/metrics` (Prometheus text), either
 //!   served on their own port or merged into a component's own router.
+//! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease ([`LeaderElector`]), so
+//!   two replicas of a component can run and only one works.
 //! - [`not_built_yet`]: the one honest line a component that does not exist yet prints.
 
 pub mod endpoints;
+pub mod leader;
 pub mod logging;
 pub mod shutdown;
 
 pub use endpoints::{Endpoints, HealthCheck, Metrics};
+pub use leader::{LeaderElectionError, LeaderElector, LeaseConfig};
 pub use logging::init_tracing;
 pub use shutdown::{shutdown_on_signals, wait_for_signal};
 

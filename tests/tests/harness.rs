@@ -430,7 +430,7 @@ async fn wait_for_healthz_succeeds_on_etcd_and_fails_on_a_closed_port() -> anyho
 #[tokio::test]
 async fn unbuilt_components_say_not_built_yet() -> anyhow::Result<()> {
     // Components still stubbed out; remove a name here when its component is built.
-    for name in ["kube-scheduler"] {
+    for name in ["kubectl"] {
         let path = binary_path(name)?;
         let child = tokio::process::Command::new(&path)
             .stdin(std::process::Stdio::null())
