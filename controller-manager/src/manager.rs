@@ -1,0 +1,738 @@
+//! Wiring: the client, the shared informers, the health and metrics endpoints, leader election,
+//! and which controllers run (`--controllers`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use tinykube_component_base::leader::default_identity;
+use tinykube_component_base::{Endpoints, LeaderElector, LeaseConfig};
+
+use crate::error::{Error, Result};
+use crate::informers::Informers;
+use crate::runner::{self, trigger, ControllerMetrics};
+use crate::{
+    deployment, endpoints, endpointslice, garbagecollector, namespace, nodeipam, nodelifecycle,
+    replicaset, serviceaccount,
+};
+
+/// Every controller, by its upstream name (`--controllers` also takes the short aliases).
+pub const ALL_CONTROLLERS: &[&str] = &[
+    "deployment-controller",
+    "replicaset-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "node-ipam-controller",
+    "serviceaccount-controller",
+];
+
+/// Controllers `*` does not enable (none: node IPAM runs only with `--allocate-node-cidrs`).
+pub const DISABLED_BY_DEFAULT: &[&str] = &[];
+
+/// Upstream's older short names, still accepted by `--controllers`.
+const ALIASES: &[(&str, &str)] = &[
+    ("deployment", "deployment-controller"),
+    ("replicaset", "replicaset-controller"),
+    ("endpoint", "endpoints-controller"),
+    ("endpoints", "endpoints-controller"),
+    ("endpointslice", "endpointslice-controller"),
+    ("garbagecollector", "garbage-collector-controller"),
+    ("namespace", "namespace-controller"),
+    ("nodelifecycle", "node-lifecycle-controller"),
+    ("nodeipam", "node-ipam-controller"),
+    ("serviceaccount", "serviceaccount-controller"),
+];
+
+fn canonical(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map(|(_, full)| *full)
+        .unwrap_or(name)
+}
+
+/// Upstream's `--controllers` semantics: `*` enables every default controller, `foo` enables
+/// foo, `-foo` disables foo; the last mention wins over `*`.
+pub fn controller_enabled(flags: &[String], name: &str) -> bool {
+    let mut star = false;
+    for flag in flags {
+        let flag = flag.trim();
+        if let Some(disabled) = flag.strip_prefix('-') {
+            if canonical(disabled) == name {
+                return false;
+            }
+        } else if canonical(flag) == name {
+            return true;
+        } else if flag == "*" {
+            star = true;
+        }
+    }
+    star && !DISABLED_BY_DEFAULT.contains(&name)
+}
+
+/// Checks `--controllers` names against [`ALL_CONTROLLERS`].
+pub fn validate_controllers(flags: &[String]) -> Result<()> {
+    for flag in flags {
+        let name = flag.trim().trim_start_matches('-');
+        if name == "*" || name.is_empty() {
+            continue;
+        }
+        if !ALL_CONTROLLERS.contains(&canonical(name)) {
+            return Err(Error::Flag {
+                flag: "--controllers",
+                message: format!(
+                    "{name:?} is not in the list of known controllers ({})",
+                    ALL_CONTROLLERS.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Leader election settings (upstream `--leader-elect*`).
+#[derive(Debug, Clone)]
+pub struct LeaderElection {
+    pub enabled: bool,
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+    pub resource_name: String,
+    pub resource_namespace: String,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        LeaderElection {
+            enabled: true,
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+            resource_name: "kube-controller-manager".into(),
+            resource_namespace: "kube-system".into(),
+        }
+    }
+}
+
+/// Everything `kube-controller-manager` is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Kubeconfig file; in-cluster or `~/.kube/config` when absent.
+    pub kubeconfig: Option<PathBuf>,
+    /// Overrides the kubeconfig's server URL.
+    pub master: Option<String>,
+    /// `--controllers`.
+    pub controllers: Vec<String>,
+    pub leader_election: LeaderElection,
+    /// Where `/healthz` and `/metrics` are served (plain HTTP).
+    pub bind_address: IpAddr,
+    pub secure_port: u16,
+    pub node_monitor_period: Duration,
+    pub node_monitor_grace_period: Duration,
+    pub node_startup_grace_period: Duration,
+    /// tolerationSeconds for pods without a toleration of the not-ready/unreachable taints.
+    pub default_not_ready_toleration_seconds: i64,
+    pub default_unreachable_toleration_seconds: i64,
+    pub allocate_node_cidrs: bool,
+    pub cluster_cidr: String,
+    pub node_cidr_mask_size: u8,
+    pub concurrent_deployment_syncs: u16,
+    pub concurrent_replicaset_syncs: u16,
+    pub concurrent_endpoint_syncs: u16,
+    pub concurrent_service_endpoint_syncs: u16,
+    pub concurrent_gc_syncs: u16,
+    pub concurrent_namespace_syncs: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kubeconfig: None,
+            master: None,
+            controllers: vec!["*".into()],
+            leader_election: LeaderElection::default(),
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            secure_port: 10257,
+            node_monitor_period: Duration::from_secs(5),
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_startup_grace_period: Duration::from_secs(60),
+            default_not_ready_toleration_seconds: 300,
+            default_unreachable_toleration_seconds: 300,
+            allocate_node_cidrs: false,
+            cluster_cidr: "10.244.0.0/16".into(),
+            node_cidr_mask_size: 24,
+            concurrent_deployment_syncs: 5,
+            concurrent_replicaset_syncs: 5,
+            concurrent_endpoint_syncs: 5,
+            concurrent_service_endpoint_syncs: 5,
+            concurrent_gc_syncs: 20,
+            concurrent_namespace_syncs: 10,
+        }
+    }
+}
+
+/// Builds the API client from `--kubeconfig` / `--master`.
+pub async fn client(config: &Config) -> Result<Client> {
+    let mut kube_config = match &config.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| Error::Kubeconfig(format!("read {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| Error::Kubeconfig(format!("no --kubeconfig given and none found: {e}")))?,
+    };
+    if let Some(master) = &config.master {
+        kube_config.cluster_url = master.parse().map_err(|e| Error::Flag {
+            flag: "--master",
+            message: format!("{master:?}: {e}"),
+        })?;
+    }
+    // Controllers write a lot during rollouts; upstream's client defaults are 20 qps, 30 burst.
+    kube_config.read_timeout = Some(Duration::from_secs(60));
+    Client::try_from(kube_config).map_err(|e| Error::Kubeconfig(e.to_string()))
+}
+
+/// Runs the controller manager until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
+    validate_controllers(&config.controllers)?;
+    if config.allocate_node_cidrs {
+        let cluster: nodeipam::Cidr =
+            config.cluster_cidr.parse().map_err(|message| Error::Flag {
+                flag: "--cluster-cidr",
+                message,
+            })?;
+        if config.node_cidr_mask_size < cluster.prefix || config.node_cidr_mask_size > 32 {
+            return Err(Error::Flag {
+                flag: "--node-cidr-mask-size",
+                message: format!(
+                    "/{} does not fit in --cluster-cidr {cluster}",
+                    config.node_cidr_mask_size
+                ),
+            });
+        }
+    }
+    let election = &config.leader_election;
+    let lease = LeaseConfig {
+        namespace: election.resource_namespace.clone(),
+        name: election.resource_name.clone(),
+        identity: default_identity(),
+        lease_duration: election.lease_duration,
+        renew_deadline: election.renew_deadline,
+        retry_period: election.retry_period,
+    };
+    if election.enabled {
+        lease.validate()?;
+    }
+    let client = client(&config).await?;
+    let endpoints = Endpoints::new();
+    let metrics = ControllerMetrics::default();
+    endpoints.metrics().register(
+        "controller_manager_reconciles",
+        "Reconciles by controller and result",
+        metrics.reconciles.clone(),
+    );
+    let addr = SocketAddr::new(config.bind_address, config.secure_port);
+    let (bound, _server) = endpoints
+        .serve(addr, shutdown.clone())
+        .await
+        .map_err(|source| Error::Serve { addr, source })?;
+    tracing::info!(%bound, "serving /healthz and /metrics");
+
+    // Only the replica holding the Lease runs controllers; a standby stays healthy.
+    let leader = Arc::new(std::sync::atomic::AtomicBool::new(
+        !config.leader_election.enabled,
+    ));
+    let informers = Arc::new(Informers::new(client.clone()));
+    {
+        let informers = informers.clone();
+        let leader = leader.clone();
+        let gc = controller_enabled(&config.controllers, "garbage-collector-controller");
+        endpoints.add_readiness_check("informer-sync", move || {
+            if leader.load(std::sync::atomic::Ordering::SeqCst) {
+                informers.synced(gc)
+            } else {
+                Ok(())
+            }
+        });
+    }
+    if !config.leader_election.enabled {
+        run_controllers(&config, &client, &informers, &metrics, shutdown).await;
+        return Ok(());
+    }
+    let elector = LeaderElector::new(client.clone(), lease)?;
+    let flag = elector.leader_flag();
+    {
+        // Mirror the elector's flag for the health check.
+        let leader = leader.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                leader.store(
+                    flag.load(std::sync::atomic::Ordering::SeqCst),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+    }
+    let outcome = elector
+        .run(shutdown, |leading| async move {
+            leader.store(true, std::sync::atomic::Ordering::SeqCst);
+            run_controllers(&config, &client, &informers, &metrics, leading).await;
+        })
+        .await;
+    outcome?;
+    Ok(())
+}
+
+/// Starts the enabled controllers and runs them until `leading` is cancelled.
+async fn run_controllers(
+    config: &Config,
+    client: &Client,
+    informers: &Arc<Informers>,
+    metrics: &ControllerMetrics,
+    leading: CancellationToken,
+) {
+    let mut tasks = JoinSet::new();
+    start_controllers(config, client, informers, metrics, &leading, &mut tasks);
+    informers.start(&leading);
+    tracing::info!(controllers = tasks.len(), "controllers started");
+    leading.cancelled().await;
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("all controllers stopped");
+}
+
+/// A future that resolves once every given informer has synced.
+fn all_synced(waits: Vec<BoxFuture<'static, ()>>) -> BoxFuture<'static, ()> {
+    futures::future::join_all(waits).map(|_| ()).boxed()
+}
+
+fn start_controllers(
+    config: &Config,
+    client: &Client,
+    informers: &Arc<Informers>,
+    metrics: &ControllerMetrics,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let enabled = |name: &str| controller_enabled(&config.controllers, name);
+
+    if enabled("replicaset-controller") {
+        let pods = informers.pods().clone();
+        let rss = informers.replicasets().clone();
+        let ctx = Arc::new(replicaset::ReplicaSetController::new(
+            client.clone(),
+            pods.store().clone(),
+            rss.store().clone(),
+        ));
+        let triggers = vec![
+            trigger(rss.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_replicaset_change(c)
+            }),
+            trigger(pods.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_pod_change(c)
+            }),
+        ];
+        let ready = all_synced(vec![wait(pods.clone()), wait(rss.clone())]);
+        tasks.spawn(runner::run(
+            "replicaset-controller",
+            rss.store().clone(),
+            triggers,
+            ready,
+            config.concurrent_replicaset_syncs,
+            ctx,
+            replicaset::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    if enabled("deployment-controller") {
+        let pods = informers.pods().clone();
+        let rss = informers.replicasets().clone();
+        let deployments = informers.deployments().clone();
+        let ctx = Arc::new(deployment::DeploymentController {
+            client: client.clone(),
+            recorder: crate::events::Recorder::new(client.clone(), "deployment-controller"),
+            deployments: deployments.store().clone(),
+            replicasets: rss.store().clone(),
+            pods: pods.store().clone(),
+        });
+        let triggers = vec![
+            trigger(deployments.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_deployment_change(c)
+            }),
+            trigger(rss.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_replicaset_change(c)
+            }),
+            trigger(pods.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_pod_change(c)
+            }),
+        ];
+        let ready = all_synced(vec![
+            wait(pods.clone()),
+            wait(rss.clone()),
+            wait(deployments.clone()),
+        ]);
+        tasks.spawn(runner::run(
+            "deployment-controller",
+            deployments.store().clone(),
+            triggers,
+            ready,
+            config.concurrent_deployment_syncs,
+            ctx,
+            deployment::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    if enabled("endpoints-controller") {
+        let pods = informers.pods().clone();
+        let services = informers.services().clone();
+        let eps = informers.endpoints().clone();
+        let ctx = Arc::new(endpoints::EndpointsController {
+            client: client.clone(),
+            pods: pods.store().clone(),
+            services: services.store().clone(),
+            endpoints: eps.store().clone(),
+        });
+        let service_store = services.store().clone();
+        let triggers = vec![
+            trigger(services.subscribe(), |c| match c {
+                crate::informer::Change::Applied { new, .. } => vec![runner::obj_ref(
+                    crate::util::name_of(&new.metadata),
+                    new.metadata.namespace.as_deref(),
+                )],
+                crate::informer::Change::Deleted(_) => Vec::new(),
+            }),
+            trigger(pods.subscribe(), move |c| {
+                endpoints::services_for_pod(&service_store, &c)
+            }),
+            trigger(eps.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_endpoints_change(c)
+            }),
+        ];
+        // Deleted Services take their Endpoints along; leftovers are swept once at start.
+        {
+            let ctx = ctx.clone();
+            let deletions = services.subscribe();
+            let ready = all_synced(vec![wait(services.clone()), wait(eps.clone())]);
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = ready => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                ctx.delete_leftovers().await;
+                let mut deletions = std::pin::pin!(deletions);
+                loop {
+                    let change = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        change = futures::StreamExt::next(&mut deletions) => change,
+                    };
+                    match change {
+                        None => return,
+                        Some(crate::informer::Change::Deleted(service)) => {
+                            ctx.service_deleted(&service).await
+                        }
+                        Some(_) => {}
+                    }
+                }
+            });
+        }
+        let ready = all_synced(vec![
+            wait(pods.clone()),
+            wait(services.clone()),
+            wait(eps.clone()),
+        ]);
+        tasks.spawn(runner::run(
+            "endpoints-controller",
+            services.store().clone(),
+            triggers,
+            ready,
+            config.concurrent_endpoint_syncs,
+            ctx,
+            endpoints::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    if enabled("endpointslice-controller") {
+        let pods = informers.pods().clone();
+        let services = informers.services().clone();
+        let slices = informers.endpointslices().clone();
+        let ctx = Arc::new(endpointslice::EndpointSliceController {
+            client: client.clone(),
+            pods: pods.store().clone(),
+            services: services.store().clone(),
+            slices: slices.store().clone(),
+        });
+        let service_store = services.store().clone();
+        let triggers = vec![
+            trigger(services.subscribe(), |c| match c {
+                crate::informer::Change::Applied { new, .. } => vec![runner::obj_ref(
+                    crate::util::name_of(&new.metadata),
+                    new.metadata.namespace.as_deref(),
+                )],
+                crate::informer::Change::Deleted(_) => Vec::new(),
+            }),
+            trigger(pods.subscribe(), move |c| {
+                endpoints::services_for_pod(&service_store, &c)
+            }),
+            trigger(slices.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_slice_change(c)
+            }),
+        ];
+        let ready = all_synced(vec![
+            wait(pods.clone()),
+            wait(services.clone()),
+            wait(slices.clone()),
+        ]);
+        tasks.spawn(runner::run(
+            "endpointslice-controller",
+            services.store().clone(),
+            triggers,
+            ready,
+            config.concurrent_service_endpoint_syncs,
+            ctx,
+            endpointslice::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    if enabled("garbage-collector-controller") {
+        let client = client.clone();
+        let shutdown = shutdown.clone();
+        let concurrency = config.concurrent_gc_syncs;
+        let synced = informers.gc_synced.clone();
+        tasks.spawn(async move {
+            if let Some(gc) =
+                garbagecollector::GarbageCollector::new(client, concurrency, &shutdown).await
+            {
+                gc.run(shutdown, synced).await;
+            }
+        });
+    }
+
+    if enabled("namespace-controller") {
+        let namespaces = informers.namespaces().clone();
+        let ctx = Arc::new(namespace::NamespaceController::new(client.clone()));
+        let triggers = vec![trigger(namespaces.subscribe(), |c| match c {
+            crate::informer::Change::Applied { new, .. } => {
+                vec![runner::obj_ref(crate::util::name_of(&new.metadata), None)]
+            }
+            crate::informer::Change::Deleted(_) => Vec::new(),
+        })];
+        tasks.spawn(runner::run(
+            "namespace-controller",
+            namespaces.store().clone(),
+            triggers,
+            wait(namespaces.clone()),
+            config.concurrent_namespace_syncs,
+            ctx,
+            namespace::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    let lifecycle = enabled("node-lifecycle-controller");
+    let eviction = enabled("taint-eviction-controller");
+    if lifecycle || eviction {
+        let nodes = informers.nodes().clone();
+        let pods = informers.pods().clone();
+        let leases = informers.node_leases().clone();
+        let ctx = Arc::new(nodelifecycle::NodeLifecycleController::new(
+            client.clone(),
+            nodes.store().clone(),
+            pods.store().clone(),
+            config.node_monitor_period,
+            config.node_monitor_grace_period,
+            config.node_startup_grace_period,
+            config.default_not_ready_toleration_seconds,
+            config.default_unreachable_toleration_seconds,
+            lifecycle,
+            eviction,
+        ));
+        let triggers = vec![
+            trigger(nodes.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_node_change(c)
+            }),
+            trigger(leases.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_lease_change(c)
+            }),
+            trigger(pods.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_pod_change(c)
+            }),
+        ];
+        let ready = all_synced(vec![
+            wait(nodes.clone()),
+            wait(pods.clone()),
+            wait(leases.clone()),
+        ]);
+        tasks.spawn(runner::run(
+            "node-lifecycle-controller",
+            nodes.store().clone(),
+            triggers,
+            ready,
+            0,
+            ctx,
+            nodelifecycle::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    if enabled("node-ipam-controller") && config.allocate_node_cidrs {
+        match config.cluster_cidr.parse::<nodeipam::Cidr>() {
+            Err(message) => {
+                tracing::error!(%message, "--cluster-cidr is invalid; node IPAM not started")
+            }
+            Ok(cluster) => {
+                let nodes = informers.nodes().clone();
+                match nodeipam::NodeIpamController::new(
+                    client.clone(),
+                    nodes.store().clone(),
+                    cluster,
+                    config.node_cidr_mask_size,
+                ) {
+                    Err(error) => tracing::error!(%error, "node IPAM not started"),
+                    Ok(ctx) => {
+                        let triggers = vec![trigger(nodes.subscribe(), |c| match c {
+                            crate::informer::Change::Applied { new, .. } => {
+                                vec![runner::obj_ref(crate::util::name_of(&new.metadata), None)]
+                            }
+                            crate::informer::Change::Deleted(_) => Vec::new(),
+                        })];
+                        tasks.spawn(runner::run(
+                            "node-ipam-controller",
+                            nodes.store().clone(),
+                            triggers,
+                            wait(nodes.clone()),
+                            1,
+                            Arc::new(ctx),
+                            nodeipam::reconcile,
+                            metrics.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    if enabled("serviceaccount-controller") {
+        let namespaces = informers.namespaces().clone();
+        let accounts = informers.serviceaccounts().clone();
+        let ctx = Arc::new(serviceaccount::ServiceAccountController {
+            client: client.clone(),
+            accounts: accounts.store().clone(),
+        });
+        let triggers = vec![
+            trigger(namespaces.subscribe(), |c| match c {
+                crate::informer::Change::Applied { new, .. } => {
+                    vec![runner::obj_ref(crate::util::name_of(&new.metadata), None)]
+                }
+                crate::informer::Change::Deleted(_) => Vec::new(),
+            }),
+            trigger(accounts.subscribe(), {
+                let ctx = ctx.clone();
+                move |c| ctx.on_account_change(c)
+            }),
+        ];
+        let ready = all_synced(vec![wait(namespaces.clone()), wait(accounts.clone())]);
+        tasks.spawn(runner::run(
+            "serviceaccount-controller",
+            namespaces.store().clone(),
+            triggers,
+            ready,
+            1,
+            ctx,
+            serviceaccount::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+}
+
+fn wait<K>(informer: crate::informer::Informer<K>) -> BoxFuture<'static, ()>
+where
+    K: kube::Resource
+        + kube::runtime::reflector::Lookup
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    <K as kube::runtime::reflector::Lookup>::DynamicType:
+        Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    async move { informer.wait_synced().await }.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_flag_as_upstream() {
+        let flags = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+        // (flag, controller, enabled)
+        let cases = [
+            ("*", "deployment-controller", true),
+            ("*,-deployment", "deployment-controller", false),
+            ("*,-deployment-controller", "deployment-controller", false),
+            ("*,-deployment", "replicaset-controller", true),
+            ("replicaset", "replicaset-controller", true),
+            ("replicaset", "deployment-controller", false),
+            ("-replicaset,*", "replicaset-controller", false),
+            ("garbagecollector", "garbage-collector-controller", true),
+            ("", "deployment-controller", false),
+        ];
+        for (flag, name, expected) in cases {
+            assert_eq!(
+                controller_enabled(&flags(flag), name),
+                expected,
+                "{flag} {name}"
+            );
+        }
+        assert!(validate_controllers(&flags("*,-deployment,nodeipam")).is_ok());
+        let error = validate_controllers(&flags("*,bogus"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"bogus\" is not in the list"), "{error}");
+    }
+}
