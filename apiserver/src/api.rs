@@ -5,6 +5,7 @@
 use crate::body::{self, Wanted};
 use crate::filter::Filter;
 use crate::kinds;
+use crate::kubelet_proxy;
 use crate::object::{self, meta_mut};
 use crate::openapi;
 use crate::patch::{self, PatchType};
@@ -382,9 +383,8 @@ async fn route(
                 &scale_of(target.resource, &current.object),
             ))
         }
-        ("GET", true, Some(Log)) | ("GET" | "POST", true, Some(Exec)) => {
-            Err(kubelet_proxy(state, &target).await)
-        }
+        ("GET", true, Some(Log)) => pod_log(state, &target, query).await,
+        ("GET" | "POST", true, Some(Exec)) => Err(exec_not_built(state, &target).await),
         ("POST", false, None) => create(state, &target, headers, query, body).await,
         ("POST", true, Some(Binding)) => bind(state, &target, headers, body).await,
         ("PUT", true, Some(Scale)) => {
@@ -1820,21 +1820,38 @@ async fn finalize_namespace(
     ))
 }
 
-/// `pods/<name>/log` and `pods/<name>/exec` go to the kubelet of the pod's node, which is not
-/// built yet: say so plainly rather than pretend.
-async fn kubelet_proxy(state: &Shared, target: &Target) -> ApiError {
+/// `pods/<name>/log`: streamed from the kubelet of the pod's node.
+async fn pod_log(state: &Shared, target: &Target, query: &Query) -> Result<Response, ApiError> {
+    let pod = read(state, target).await?.object;
+    let name = target.name.as_deref().unwrap_or_default();
+    let container = kubelet_proxy::choose_container(&pod, query.get("container"))?;
+    let node_name = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| kubelet_proxy::not_scheduled(name))?;
+    let nodes = resources::find("", "v1", "nodes").expect("nodes are served");
+    let node = state
+        .store
+        .get(&key_for(nodes, None, node_name))
+        .await
+        .map_err(|e| storage_error(nodes, node_name, e))?
+        .object;
+    let address = kubelet_proxy::kubelet_address(&node)
+        .ok_or_else(|| kubelet_proxy::no_address(node_name))?;
+    let namespace = target.namespace.as_deref().unwrap_or("default");
+    let path = kubelet_proxy::log_path(namespace, name, &container, &query.params);
+    kubelet_proxy::stream_from_kubelet(&address, &path).await
+}
+
+/// `pods/<name>/exec` needs streaming Exec in the runtime and the kubelet, which are not built
+/// yet: say so plainly rather than pretend.
+async fn exec_not_built(state: &Shared, target: &Target) -> ApiError {
     match read(state, target).await {
         Err(error) => error,
-        Ok(stored) => match stored.object.pointer("/spec/nodeName").and_then(Value::as_str) {
-            None | Some("") => ApiError::bad_request(format!(
-                "pod {} does not have a host assigned",
-                target.name.as_deref().unwrap_or_default()
-            )),
-            Some(node) => ApiError::service_unavailable(format!(
-                "no kubelet connection to node {node:?}: proxying pods/{} to the kubelet is not built yet",
-                target.subresource.map(Subresource::name).unwrap_or_default()
-            )),
-        },
+        Ok(_) => ApiError::service_unavailable(
+            "pods/exec is not built yet: the kubelet cannot stream exec sessions",
+        ),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod api;
 pub mod body;
 pub mod filter;
 mod kinds;
+pub mod kubelet_proxy;
 pub mod object;
 pub mod openapi;
 mod patch;

@@ -1058,3 +1058,67 @@ async fn static_pods_and_mirror_pods() -> anyhow::Result<()> {
     }
     c.shutdown().await
 }
+
+/// The real `kubectl logs` goes to the apiserver, which streams the log from the pod's kubelet
+/// (found through the Node's InternalIP and kubelet port): whole, tailed, with timestamps, and
+/// with a clear error for a container the pod does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_are_proxied_through_the_apiserver() -> anyhow::Result<()> {
+    let c = Cluster::start().await?;
+    c.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: talker}}
+spec:
+  nodeName: {node}
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, "echo first line; echo second line; sleep 3600"]
+"#,
+        node = c.node_name
+    ))
+    .await?;
+    c.wait_pod("talker", "Running", |p| phase(p) == "Running")
+        .await?;
+    let deadline = Instant::now() + WAIT;
+    let whole = loop {
+        let out = c.kubectl(&["logs", "talker"]).await?;
+        if out.success() && out.stdout.contains("second line") {
+            break out.stdout;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "kubectl logs never showed both lines: {} {}",
+                out.stdout,
+                out.stderr
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(whole, "first line\nsecond line\n");
+    let tail = c
+        .kubectl(&["logs", "talker", "--tail=1", "--timestamps"])
+        .await?;
+    assert!(tail.success(), "{}", tail.stderr);
+    let line = tail.stdout.trim_end();
+    assert!(
+        line.ends_with(" second line") && !line.contains("first"),
+        "{line}"
+    );
+    assert!(
+        line.starts_with("20") && line.contains('T'),
+        "timestamp missing: {line}"
+    );
+    let wrong = c.kubectl(&["logs", "talker", "-c", "nope"]).await?;
+    assert!(!wrong.success());
+    assert!(
+        wrong
+            .stderr
+            .contains("container nope is not valid for pod talker"),
+        "{}",
+        wrong.stderr
+    );
+    c.shutdown().await
+}
