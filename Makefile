@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= /var/cache/tinykube/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build test lint up down bench
+.PHONY: deps build test lint up down demo bench
 
 deps:
 	@bash hack/install-deps.sh
@@ -25,6 +25,10 @@ up: build
 
 down:
 	@bash hack/local-down.sh
+
+# Runs the example web app on the cluster `make up` started and shows it serving.
+demo: up
+	@bash hack/demo.sh
 
 # Benchmarks that drive real binaries (the scheduler's) need their release builds first.
 bench: deps

@@ -3,14 +3,25 @@
 
 LOCAL_DIR=${TINYKUBE_LOCAL_DIR:-/var/lib/tinykube/local}
 BIN_DIR=${TINYKUBE_BIN_DIR:-${CARGO_TARGET_DIR:-/var/cache/tinykube/target}/debug}
-ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-2379}
-ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
 APISERVER_PORT=${APISERVER_PORT:-6443}
 KUBECONFIG_PATH=$LOCAL_DIR/admin.kubeconfig
+# The network namespaces of the local cluster and their addresses (they exist only in there).
+HUB_NS=tinykube-hub
+NODE_NS=tinykube-node1
+HUB_IP=10.199.0.254
+NODE_IP=10.199.0.1
+CLUSTER_CIDR=${CLUSTER_CIDR:-10.244.0.0/16}
+NODE_DIR=$LOCAL_DIR/node1
+NODE_STATE=/run/tinykube/local-node1
+CGROUP_PARENT=tinykube-local
 
 fail() {
   echo "$*" >&2
   exit 1
+}
+
+netns_exists() {
+  [ -e "/run/netns/$1" ]
 }
 
 # is_running NAME: the pid file names a live process that is still the one we started.
@@ -22,11 +33,13 @@ is_running() {
   [ -d "/proc/$pid" ] && grep -qa -- "$(cat "$LOCAL_DIR/run/$1.cmd" 2>/dev/null)" "/proc/$pid/cmdline" 2>/dev/null
 }
 
-# start_background NAME PROGRAM ARGS...: runs PROGRAM detached, logging to logs/NAME.log.
+# start_background NAME NETNS PROGRAM ARGS...: runs PROGRAM detached inside NETNS, logging to
+# logs/NAME.log. `nsenter --net` switches only the network namespace, so the process keeps
+# seeing the machine's /sys and cgroups (the runtime needs them).
 start_background() {
-  local name=$1 program=$2
-  shift 2
-  setsid "$program" "$@" >"$LOCAL_DIR/logs/$name.log" 2>&1 </dev/null &
+  local name=$1 ns=$2 program=$3
+  shift 3
+  setsid nsenter --net="/run/netns/$ns" "$program" "$@" >"$LOCAL_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$LOCAL_DIR/run/$name.pid"
   basename "$program" >"$LOCAL_DIR/run/$name.cmd"
 }
@@ -53,15 +66,11 @@ stop_background() {
   echo "$name: stopped"
 }
 
-port_is_free() {
-  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# wait_healthy NAME URL: up to 20 s for URL to answer 200.
+# wait_healthy NAME NETNS URL: up to 20 s for URL, seen from inside NETNS, to answer 200.
 wait_healthy() {
-  local name=$1 url=$2
+  local name=$1 ns=$2 url=$3
   for _ in $(seq 1 100); do
-    if http_ok "$url"; then
+    if nsenter --net="/run/netns/$ns" bash -c "$(declare -f http_ok); http_ok '$url'"; then
       return 0
     fi
     is_running "$name" || return 1
@@ -70,7 +79,7 @@ wait_healthy() {
   return 1
 }
 
-# http_ok URL: a plain HTTP GET on loopback answers 200 (no curl on a fresh machine).
+# http_ok URL: a plain HTTP GET answers 200 (no curl on a fresh machine).
 http_ok() {
   local rest=${1#http://}
   local hostport=${rest%%/*} path="/${rest#*/}"
