@@ -121,7 +121,7 @@ start_etcd
 APISERVER_URL="http://$HUB_IP:$APISERVER_PORT"
 start_component kube-apiserver "$HUB_NS" "http://127.0.0.1:$APISERVER_PORT/healthz" \
   --etcd-servers "http://127.0.0.1:2379" \
-  --bind-address 0.0.0.0 --secure-port "$APISERVER_PORT" --advertise-address "$HUB_IP"
+  --insecure-bind-address 0.0.0.0 --insecure-port "$APISERVER_PORT" --advertise-address "$HUB_IP"
 write_kubeconfig "$KUBECONFIG_PATH" "$APISERVER_URL"
 write_kubeconfig "$LOCAL_DIR/hub.kubeconfig" "http://127.0.0.1:$APISERVER_PORT"
 start_component kube-controller-manager "$HUB_NS" "http://127.0.0.1:10257/healthz" \

@@ -54,14 +54,18 @@ pub struct Config {
     /// etcd endpoints, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
     pub etcd_servers: Vec<String>,
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind_address: IpAddr,
-    /// Port to serve the API on (plain HTTP until certificates are generated).
-    #[arg(long, default_value_t = 6443)]
-    pub secure_port: u16,
-    /// Address the `kubernetes` Service's endpoints point at (default: the bind address, or
-    /// 127.0.0.1 when that is 0.0.0.0).
+    /// Prefix of every key in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// Address of the plain-HTTP API listener. TLS and authentication come in a later step, on
+    /// a secure listener beside this one.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub insecure_bind_address: IpAddr,
+    /// Port of the plain-HTTP API listener.
+    #[arg(long, default_value_t = 8080)]
+    pub insecure_port: u16,
+    /// Address the `kubernetes` Service's endpoints point at (default: the insecure bind
+    /// address, or 127.0.0.1 when that is 0.0.0.0).
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,
     /// CIDR that Service ClusterIPs are allocated from.
@@ -114,7 +118,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let endpoints_text = config.etcd_servers.join(",");
     let store = tokio::time::timeout(
         Duration::from_secs(20),
-        Store::connect(&config.etcd_servers),
+        Store::connect(&config.etcd_servers, &config.etcd_prefix),
     )
     .await
     .unwrap_or_else(|_| {
@@ -139,18 +143,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         config.service_cluster_ip_range,
         config.service_node_port_range,
     );
-    let advertise = config
-        .advertise_address
-        .unwrap_or(if config.bind_address.is_unspecified() {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            config.bind_address
-        });
+    let advertise =
+        config
+            .advertise_address
+            .unwrap_or(if config.insecure_bind_address.is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                config.insecure_bind_address
+            });
     bootstrap(
         &store,
         allocator.first_ip().to_string(),
         advertise,
-        config.secure_port,
+        config.insecure_port,
     )
     .await
     .map_err(ServeError::Bootstrap)?;
@@ -168,7 +173,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     });
     tokio::spawn(watch_etcd_health(store, etcd_ok, shutdown.clone()));
 
-    let addr = SocketAddr::new(config.bind_address, config.secure_port);
+    let addr = SocketAddr::new(config.insecure_bind_address, config.insecure_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
@@ -297,7 +302,9 @@ mod tests {
     #[test]
     fn flags_have_upstream_defaults() {
         let config = Config::parse_from(["kube-apiserver"]);
-        assert_eq!(config.secure_port, 6443);
+        assert_eq!(config.insecure_port, 8080);
+        assert_eq!(config.insecure_bind_address.to_string(), "127.0.0.1");
+        assert_eq!(config.etcd_prefix, "/registry");
         assert_eq!(config.service_cluster_ip_range.to_string(), "10.96.0.0/12");
         assert_eq!(config.service_node_port_range, (30000, 32767));
         assert_eq!(

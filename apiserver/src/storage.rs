@@ -9,6 +9,7 @@ use etcd_client::{
     TxnOpResponse, WatchClient, WatchOptions, WatchStream,
 };
 use serde_json::Value;
+use tinykube_apimachinery::keys::REGISTRY_ROOT;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +61,37 @@ pub struct Change {
     pub revision: i64,
 }
 
+/// Where the keys live in etcd: the rest of the apiserver speaks of keys under `/registry/`,
+/// and `--etcd-prefix` moves them all under another root (upstream's flag), e.g. so two
+/// clusters can share one etcd.
+#[derive(Clone, Debug)]
+struct KeyMap {
+    root: std::sync::Arc<str>,
+}
+
+impl KeyMap {
+    fn physical(&self, key: &str) -> String {
+        match key.strip_prefix(REGISTRY_ROOT) {
+            Some(rest) => format!("{}{rest}", self.root),
+            None => key.to_string(),
+        }
+    }
+
+    fn logical(&self, key: &[u8]) -> String {
+        let key = String::from_utf8_lossy(key);
+        match key.strip_prefix(&*self.root) {
+            Some(rest) => format!("{REGISTRY_ROOT}{rest}"),
+            None => key.into_owned(),
+        }
+    }
+}
+
 /// The etcd-backed store. Cheap to clone: clones share one connection.
 #[derive(Clone)]
 pub struct Store {
     kv: KvClient,
     watch: WatchClient,
+    keys: KeyMap,
 }
 
 /// The largest etcd response we accept: upstream lifts gRPC's 4 MiB default to the maximum so a
@@ -96,8 +123,8 @@ fn encode(object: &Value) -> Vec<u8> {
     serde_json::to_vec(&stored).unwrap_or_default()
 }
 
-fn decode(kv: &KeyValue, revision: i64) -> Result<Stored, StorageError> {
-    let key = String::from_utf8_lossy(kv.key()).into_owned();
+fn decode(kv: &KeyValue, revision: i64, keys: &KeyMap) -> Result<Stored, StorageError> {
+    let key = keys.logical(kv.key());
     let mut object: Value =
         serde_json::from_slice(kv.value()).map_err(|source| StorageError::Corrupt {
             key: key.clone(),
@@ -124,10 +151,13 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Connects to the etcd endpoints (`http://127.0.0.1:2379`).
-    pub async fn connect(endpoints: &[String]) -> Result<Store, StorageError> {
+    /// Connects to the etcd endpoints (`http://127.0.0.1:2379`), keeping every key under
+    /// `prefix` (upstream's `--etcd-prefix`, `/registry` by default).
+    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Store, StorageError> {
         let client = Client::connect(endpoints, None).await?;
+        let root = format!("/{}", prefix.trim_matches('/'));
         Ok(Store {
+            keys: KeyMap { root: root.into() },
             kv: client
                 .kv_client()
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
@@ -148,19 +178,24 @@ impl Store {
     }
 
     pub async fn get(&self, key: &str) -> Result<Stored, StorageError> {
-        let response = self.kv.clone().get(key, None).await?;
+        let response = self.kv.clone().get(self.keys.physical(key), None).await?;
         let kv = response
             .kvs()
             .first()
             .ok_or_else(|| StorageError::NotFound(key.to_string()))?;
-        decode(kv, kv.mod_revision())
+        decode(kv, kv.mod_revision(), &self.keys)
     }
 
     /// Creates `key`; fails with `AlreadyExists` when it is taken. Returns the stored object.
     pub async fn create(&self, key: &str, object: &Value) -> Result<Stored, StorageError> {
+        let physical = self.keys.physical(key);
         let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, encode(object), None)]);
+            .when([Compare::create_revision(
+                physical.as_str(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then([TxnOp::put(physical.as_str(), encode(object), None)]);
         let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(StorageError::AlreadyExists(key.to_string()));
@@ -182,10 +217,15 @@ impl Store {
         object: &Value,
         expected: i64,
     ) -> Result<Stored, StorageError> {
+        let physical = self.keys.physical(key);
         let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
-            .and_then([TxnOp::put(key, encode(object), None)])
-            .or_else([TxnOp::get(key, None)]);
+            .when([Compare::mod_revision(
+                physical.as_str(),
+                CompareOp::Equal,
+                expected,
+            )])
+            .and_then([TxnOp::put(physical.as_str(), encode(object), None)])
+            .or_else([TxnOp::get(physical.as_str(), None)]);
         let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(Self::failed_precondition(key, response.op_responses()));
@@ -202,10 +242,18 @@ impl Store {
 
     /// Deletes `key` if its `mod_revision` is still `expected`. Returns the deleted object.
     pub async fn delete(&self, key: &str, expected: i64) -> Result<Stored, StorageError> {
+        let physical = self.keys.physical(key);
         let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
-            .and_then([TxnOp::get(key, None), TxnOp::delete(key, None)])
-            .or_else([TxnOp::get(key, None)]);
+            .when([Compare::mod_revision(
+                physical.as_str(),
+                CompareOp::Equal,
+                expected,
+            )])
+            .and_then([
+                TxnOp::get(physical.as_str(), None),
+                TxnOp::delete(physical.as_str(), None),
+            ])
+            .or_else([TxnOp::get(physical.as_str(), None)]);
         let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(Self::failed_precondition(key, response.op_responses()));
@@ -219,7 +267,7 @@ impl Store {
                 _ => None,
             })
             .ok_or_else(|| StorageError::NotFound(key.to_string()))?;
-        let mut stored = decode(&deleted, revision)?;
+        let mut stored = decode(&deleted, revision, &self.keys)?;
         stored.revision = revision;
         Ok(stored)
     }
@@ -247,8 +295,9 @@ impl Store {
         limit: i64,
         revision: i64,
     ) -> Result<ListPage, StorageError> {
-        let from = start.unwrap_or(prefix);
-        let mut options = GetOptions::new().with_range(prefix_end(prefix));
+        let prefix = self.keys.physical(prefix);
+        let from = self.keys.physical(start.unwrap_or(&prefix));
+        let mut options = GetOptions::new().with_range(prefix_end(&prefix));
         if limit > 0 {
             options = options.with_limit(limit);
         }
@@ -266,7 +315,7 @@ impl Store {
         let items = response
             .kvs()
             .iter()
-            .map(|kv| decode(kv, kv.mod_revision()))
+            .map(|kv| decode(kv, kv.mod_revision(), &self.keys))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ListPage {
             items,
@@ -277,12 +326,17 @@ impl Store {
 
     /// Watches every key under `prefix` for changes after `after`.
     pub async fn watch(&self, prefix: &str, after: i64) -> Result<EtcdWatch, StorageError> {
+        let prefix = self.keys.physical(prefix);
         let options = WatchOptions::new()
-            .with_range(prefix_end(prefix))
+            .with_range(prefix_end(&prefix))
             .with_start_revision(after + 1)
             .with_prev_key();
         let stream = self.watch.clone().watch(prefix, Some(options)).await?;
-        Ok(EtcdWatch { stream, after })
+        Ok(EtcdWatch {
+            stream,
+            after,
+            keys: self.keys.clone(),
+        })
     }
 
     /// Compacts etcd's history up to `revision` (what upstream's apiserver does every few
@@ -309,6 +363,7 @@ fn compacted_or(error: etcd_client::Error, requested: i64) -> StorageError {
 pub struct EtcdWatch {
     stream: WatchStream,
     after: i64,
+    keys: KeyMap,
 }
 
 impl EtcdWatch {
@@ -335,11 +390,11 @@ impl EtcdWatch {
                 let Some(kv) = event.kv() else { continue };
                 let revision = kv.mod_revision();
                 let previous = match event.prev_kv() {
-                    Some(prev) => Some(decode(prev, prev.mod_revision())?.object),
+                    Some(prev) => Some(decode(prev, prev.mod_revision(), &self.keys)?.object),
                     None => None,
                 };
                 let object = match event.event_type() {
-                    EventType::Put => Some(decode(kv, revision)?.object),
+                    EventType::Put => Some(decode(kv, revision, &self.keys)?.object),
                     EventType::Delete => None,
                 };
                 // A deletion reports the object as it was, at the deletion's revision.
@@ -351,7 +406,7 @@ impl EtcdWatch {
                 });
                 self.after = revision;
                 changes.push(Change {
-                    key: String::from_utf8_lossy(kv.key()).into_owned(),
+                    key: self.keys.logical(kv.key()),
                     object,
                     previous,
                     revision,
@@ -375,6 +430,28 @@ mod tests {
         ];
         for (prefix, end) in cases {
             assert_eq!(prefix_end(prefix), end.to_vec(), "{prefix}");
+        }
+    }
+
+    #[test]
+    fn etcd_prefix_moves_every_key_and_back() {
+        let cases = [
+            (
+                "/registry",
+                "/registry/pods/default/a",
+                "/registry/pods/default/a",
+            ),
+            (
+                "/other",
+                "/registry/pods/default/a",
+                "/other/pods/default/a",
+            ),
+            ("/a/b", "/registry/services/specs/", "/a/b/services/specs/"),
+        ];
+        for (root, logical, physical) in cases {
+            let keys = KeyMap { root: root.into() };
+            assert_eq!(keys.physical(logical), physical);
+            assert_eq!(keys.logical(physical.as_bytes()), logical);
         }
     }
 

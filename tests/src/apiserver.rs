@@ -47,6 +47,8 @@ pub struct ControlPlane {
     etcd: Etcd,
     port: u16,
     dir: tempfile::TempDir,
+    /// Flags the apiserver was started with beyond the harness's own.
+    extra: Vec<String>,
 }
 
 fn free_port() -> Result<u16> {
@@ -59,16 +61,17 @@ fn free_port() -> Result<u16> {
 }
 
 /// Starts kube-apiserver against `etcd_url` on a free port; returns once `/healthz` is 200.
-async fn spawn_apiserver(etcd_url: &str) -> Result<(Process, u16)> {
+async fn spawn_apiserver(etcd_url: &str, extra_args: &[String]) -> Result<(Process, u16)> {
     let mut last_error = None;
     for _ in 0..START_ATTEMPTS {
         let port = free_port()?;
         let mut process = Launch::binary("kube-apiserver")?
             .args(["--etcd-servers", etcd_url])
-            .args(["--bind-address", "127.0.0.1"])
-            .args(["--secure-port", &port.to_string()])
+            .args(["--insecure-bind-address", "127.0.0.1"])
+            .args(["--insecure-port", &port.to_string()])
             .args(["--service-cluster-ip-range", "10.96.0.0/12"])
             .args(["--service-node-port-range", "30000-32767"])
+            .args(extra_args)
             .env("RUST_LOG", "info")
             .spawn()?;
         let url = format!("http://127.0.0.1:{port}/healthz");
@@ -126,16 +129,23 @@ impl ControlPlane {
 
     /// Starts an apiserver on an existing etcd.
     pub async fn start_with(etcd: Etcd) -> Result<ControlPlane> {
+        ControlPlane::start_with_args(etcd, &[]).await
+    }
+
+    /// Starts an apiserver with extra flags on an existing etcd.
+    pub async fn start_with_args(etcd: Etcd, apiserver_args: &[&str]) -> Result<ControlPlane> {
+        let extra: Vec<String> = apiserver_args.iter().map(|a| a.to_string()).collect();
         let dir = tempfile::Builder::new()
             .prefix("tinykube-cp-")
             .tempdir()
             .map_err(|e| HarnessError::io("create control plane directory", e))?;
-        let (apiserver, port) = spawn_apiserver(etcd.client_url()).await?;
+        let (apiserver, port) = spawn_apiserver(etcd.client_url(), &extra).await?;
         let cp = ControlPlane {
             apiserver,
             etcd,
             port,
             dir,
+            extra,
         };
         cp.write_kubeconfig()?;
         Ok(cp)
@@ -145,7 +155,7 @@ impl ControlPlane {
     /// kubeconfig is rewritten, clients built before must be rebuilt).
     pub async fn restart_apiserver(&mut self) -> Result<()> {
         self.apiserver.stop();
-        let (apiserver, port) = spawn_apiserver(self.etcd.client_url()).await?;
+        let (apiserver, port) = spawn_apiserver(self.etcd.client_url(), &self.extra).await?;
         self.apiserver = apiserver;
         self.port = port;
         self.write_kubeconfig()

@@ -152,7 +152,12 @@ impl Cluster {
         let apiserver = Launch::binary("kube-apiserver")?
             .netns(&hub)
             .args(["--etcd-servers", "http://127.0.0.1:2379"])
-            .args(["--bind-address", "0.0.0.0", "--secure-port", "6443"])
+            .args([
+                "--insecure-bind-address",
+                "0.0.0.0",
+                "--insecure-port",
+                "6443",
+            ])
             .args(["--service-cluster-ip-range", "10.96.0.0/12"])
             .args(["--service-node-port-range", "30000-32767"])
             .spawn()?;

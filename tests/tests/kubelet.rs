@@ -108,9 +108,9 @@ impl Cluster {
             .netns(&hub)
             .args(["--etcd-servers", "http://127.0.0.1:2379"])
             .args([
-                "--bind-address",
+                "--insecure-bind-address",
                 &hub_ip.to_string(),
-                "--secure-port",
+                "--insecure-port",
                 "6443",
             ])
             .args(["--service-cluster-ip-range", "10.96.0.0/12"])
