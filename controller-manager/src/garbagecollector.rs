@@ -89,13 +89,17 @@ impl Graph {
         self.nodes.remove(uid);
     }
 
-    /// Owner uid -> dependents (uids), from every node's owner references.
+    /// Owner uid -> dependents, from every node's owner references, each list in key order
+    /// so plans come out the same on every run.
     fn dependents(&self) -> HashMap<&str, Vec<&GraphNode>> {
         let mut map: HashMap<&str, Vec<&GraphNode>> = HashMap::new();
         for node in self.nodes.values() {
             for owner in &node.owners {
                 map.entry(owner.uid.as_str()).or_default().push(node);
             }
+        }
+        for dependents in map.values_mut() {
+            dependents.sort_by(|a, b| a.key().cmp(&b.key()).then_with(|| a.uid.cmp(&b.uid)));
         }
         map
     }
