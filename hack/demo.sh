@@ -13,8 +13,16 @@ echo "+ kubectl apply -f manifests/examples/web.yaml"
 kubectl apply -f "$here/../manifests/examples/web.yaml"
 echo "+ kubectl rollout status deployment/web"
 kubectl rollout status deployment/web --timeout=120s
-echo "+ kubectl get pods,svc,endpoints -o wide"
-kubectl get pods,svc,endpoints -l app=web -o wide
+echo "+ kubectl get pods -l app=web -o wide; kubectl get svc,endpoints web"
+kubectl get pods -l app=web -o wide
+kubectl get svc,endpoints web
+# kube-proxy batches changes (--min-sync-period 1s): give it a moment to see all three endpoints.
+for _ in $(seq 1 20); do
+  ready=$(kubectl get endpoints web -o jsonpath='{.subsets[*].addresses[*].ip}' | wc -w)
+  [ "$ready" -ge 3 ] && break
+  sleep 0.5
+done
+sleep 2
 cluster_ip=$(kubectl get svc web -o jsonpath='{.spec.clusterIP}')
 echo "+ six requests to the Service at $cluster_ip:80 from node1 (each pod answers with its name)"
 for _ in 1 2 3 4 5 6; do
