@@ -45,6 +45,7 @@ pub mod apiserver;
 mod cmd;
 pub mod error;
 pub mod etcd;
+pub mod leftovers;
 pub mod netns;
 pub mod process;
 pub mod root;

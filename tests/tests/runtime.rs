@@ -315,48 +315,8 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // Safety net when a test fails midway: kill what is left in our cgroups, remove them.
-        for c in ["pids", "memory", "cpu", "cpuacct"] {
-            let base = Path::new("/sys/fs/cgroup")
-                .join(c)
-                .join(&self.cgroup_parent);
-            kill_and_rmdir(&base);
-        }
-        let d = self.dir.path().join("state/netns");
-        for e in std::fs::read_dir(&d)
-            .map(|r| r.flatten().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(e.path())
-                .status();
-        }
-    }
-}
-
-fn kill_and_rmdir(dir: &Path) {
-    if !dir.is_dir() {
-        return;
-    }
-    for e in std::fs::read_dir(dir)
-        .map(|r| r.flatten().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        if e.path().is_dir() {
-            kill_and_rmdir(&e.path());
-        }
-    }
-    for _ in 0..100 {
-        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for pid in procs.split_whitespace() {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", pid])
-                .status();
-        }
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        tinykube_tests::leftovers::remove_cgroups(&self.cgroup_parent);
+        tinykube_tests::leftovers::unmount_entries(&self.dir.path().join("state/netns"));
     }
 }
 
