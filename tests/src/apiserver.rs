@@ -60,11 +60,19 @@ fn free_port() -> Result<u16> {
         .map_err(|e| HarnessError::io("local_addr", e))
 }
 
-/// Starts kube-apiserver against `etcd_url` on a free port; returns once `/healthz` is 200.
-async fn spawn_apiserver(etcd_url: &str, extra_args: &[String]) -> Result<(Process, u16)> {
+/// Starts kube-apiserver against `etcd_url` on `preferred` port for the first attempt (a
+/// restart keeps its clients' address), else on a free port; returns once `/healthz` is 200.
+async fn spawn_apiserver(
+    etcd_url: &str,
+    extra_args: &[String],
+    preferred: Option<u16>,
+) -> Result<(Process, u16)> {
     let mut last_error = None;
-    for _ in 0..START_ATTEMPTS {
-        let port = free_port()?;
+    for attempt in 0..START_ATTEMPTS {
+        let port = match preferred {
+            Some(port) if attempt == 0 => port,
+            _ => free_port()?,
+        };
         let mut process = Launch::binary("kube-apiserver")?
             .args(["--etcd-servers", etcd_url])
             .args(["--insecure-bind-address", "127.0.0.1"])
@@ -139,7 +147,7 @@ impl ControlPlane {
             .prefix("tinykube-cp-")
             .tempdir()
             .map_err(|e| HarnessError::io("create control plane directory", e))?;
-        let (apiserver, port) = spawn_apiserver(etcd.client_url(), &extra).await?;
+        let (apiserver, port) = spawn_apiserver(etcd.client_url(), &extra, None).await?;
         let cp = ControlPlane {
             apiserver,
             etcd,
@@ -151,11 +159,13 @@ impl ControlPlane {
         Ok(cp)
     }
 
-    /// Stops the apiserver and starts a new one on the same etcd (on a new port; the
-    /// kubeconfig is rewritten, clients built before must be rebuilt).
+    /// Stops the apiserver and starts a new one on the same etcd, on the same port when it is
+    /// free again (so clients keep working, as against a restarted upstream apiserver); the
+    /// kubeconfig is rewritten in case the port changed.
     pub async fn restart_apiserver(&mut self) -> Result<()> {
         self.apiserver.stop();
-        let (apiserver, port) = spawn_apiserver(self.etcd.client_url(), &self.extra).await?;
+        let (apiserver, port) =
+            spawn_apiserver(self.etcd.client_url(), &self.extra, Some(self.port)).await?;
         self.apiserver = apiserver;
         self.port = port;
         self.write_kubeconfig()
