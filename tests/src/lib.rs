@@ -49,6 +49,7 @@ pub mod leftovers;
 pub mod netns;
 pub mod process;
 pub mod root;
+pub mod runtime_daemon;
 
 pub use apiserver::{ControlPlane, KUBECTL};
 pub use cmd::{pid_alive, CmdOutput};

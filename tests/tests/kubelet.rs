@@ -170,7 +170,7 @@ impl Cluster {
     }
 
     fn socket(&self) -> PathBuf {
-        self.d().join("runtime.sock")
+        tinykube_tests::runtime_daemon::runtime_socket(self.d())
     }
 
     async fn wait_apiserver(&mut self) -> anyhow::Result<()> {
@@ -192,37 +192,12 @@ impl Cluster {
     }
 
     async fn start_runtime(&mut self) -> anyhow::Result<()> {
-        let d = self.d().to_path_buf();
-        let _ = std::fs::remove_file(self.socket());
-        let p = Launch::program("/usr/bin/nsenter")
-            .label("tinykube-runtime")
-            .arg(format!("--net=/run/netns/{}", self.node.name()))
-            .arg(binary_path("tinykube-runtime")?)
-            .env("RUST_LOG", "info")
-            .arg("--listen")
-            .arg(self.socket())
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--state")
-            .arg(d.join("state"))
-            .arg("--cni-conf-dir")
-            .arg(d.join("net.d"))
-            .args([
-                "--cni-bin-dir",
-                "/usr/lib/cni",
-                "--cgroup-parent",
-                &self.cgroup_parent,
-            ])
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.socket().exists() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "runtime socket never appeared: {}",
-                p.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let p = tinykube_tests::runtime_daemon::start_runtime_daemon(
+            self.node.name(),
+            self.d(),
+            &self.cgroup_parent,
+        )
+        .await?;
         self.runtime = Some(p);
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tinykube_cri_proto::v1 as cri;
 use tinykube_cri_proto::v1::image_service_client::ImageServiceClient;
 use tinykube_cri_proto::v1::runtime_service_client::RuntimeServiceClient;
-use tinykube_tests::{binary_path, require_root, Launch, Network, Node, Process};
+use tinykube_tests::{binary_path, require_root, Network, Node, Process};
 use tonic::transport::Channel;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -93,41 +93,16 @@ impl Env {
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.path().join("runtime.sock")
+        tinykube_tests::runtime_daemon::runtime_socket(self.dir.path())
     }
 
     async fn start(&mut self) -> anyhow::Result<()> {
-        let d = self.dir.path();
-        let _ = std::fs::remove_file(self.socket());
-        // nsenter --net, not `ip netns exec`: the latter gives the daemon a private mount
-        // namespace with a fresh /sys, hiding the cgroup mounts a real daemon works with.
-        let p = Launch::program("/usr/bin/nsenter")
-            .label("tinykube-runtime")
-            .arg(format!("--net=/run/netns/{}", self.node.name()))
-            .arg(binary_path("tinykube-runtime")?)
-            .env("RUST_LOG", "info")
-            .arg("--listen")
-            .arg(self.socket())
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--state")
-            .arg(d.join("state"))
-            .arg("--cni-conf-dir")
-            .arg(d.join("net.d"))
-            .arg("--cni-bin-dir")
-            .arg("/usr/lib/cni")
-            .arg("--cgroup-parent")
-            .arg(&self.cgroup_parent)
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.socket().exists() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "socket never appeared: {}",
-                p.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let p = tinykube_tests::runtime_daemon::start_runtime_daemon(
+            self.node.name(),
+            self.dir.path(),
+            &self.cgroup_parent,
+        )
+        .await?;
         let ch = tinykube_cri_proto::connect(self.socket().display().to_string()).await?;
         self.rt = RuntimeServiceClient::new(ch.clone());
         self.img = ImageServiceClient::new(ch);

@@ -1,0 +1,59 @@
+//! Starts `tinykube-runtime` inside a node's network namespace with its whole state in one
+//! test directory: `runtime.sock`, `root/`, `state/` and the CNI config dir `net.d/`.
+//!
+//! It enters only the network namespace (`nsenter --net`): `ip netns exec` would also give the
+//! daemon a private mount namespace with a fresh `/sys`, hiding the cgroup mounts a real daemon
+//! works with.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{HarnessError, Result};
+use crate::process::{binary_path, Launch, Process};
+
+/// How long the daemon may take to create its socket.
+pub const RUNTIME_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The socket a daemon started by [`start_runtime_daemon`] in `dir` listens on.
+pub fn runtime_socket(dir: &Path) -> PathBuf {
+    dir.join("runtime.sock")
+}
+
+/// Starts the runtime daemon in network namespace `netns`, state under `dir`, pods under the
+/// cgroup `cgroup_parent`; returns once its socket exists.
+pub async fn start_runtime_daemon(netns: &str, dir: &Path, cgroup_parent: &str) -> Result<Process> {
+    let socket = runtime_socket(dir);
+    let _ = std::fs::remove_file(&socket);
+    let process = Launch::program("/usr/bin/nsenter")
+        .label("tinykube-runtime")
+        .arg(format!("--net=/run/netns/{netns}"))
+        .arg(binary_path("tinykube-runtime")?)
+        .env("RUST_LOG", "info")
+        .arg("--listen")
+        .arg(&socket)
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .arg("--cni-conf-dir")
+        .arg(dir.join("net.d"))
+        .args([
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+            "--cgroup-parent",
+            cgroup_parent,
+        ])
+        .spawn()?;
+    let deadline = Instant::now() + RUNTIME_START_TIMEOUT;
+    while !socket.exists() {
+        if Instant::now() >= deadline {
+            return Err(HarnessError::Timeout {
+                what: format!("the runtime socket {}", socket.display()),
+                timeout: RUNTIME_START_TIMEOUT,
+                last: process.log_tail(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(process)
+}
