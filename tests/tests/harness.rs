@@ -427,27 +427,6 @@ async fn wait_for_healthz_succeeds_on_etcd_and_fails_on_a_closed_port() -> anyho
     Ok(())
 }
 
-#[tokio::test]
-async fn unbuilt_components_say_not_built_yet() -> anyhow::Result<()> {
-    // Components still stubbed out; remove a name here when its component is built.
-    for name in ["kubectl"] {
-        let path = binary_path(name)?;
-        let child = tokio::process::Command::new(&path)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(20), child)
-            .await
-            .with_context(|| format!("{name} did not exit"))??;
-        assert!(!out.status.success(), "{name} exited 0");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{name} stderr: {stderr:?}");
-        assert!(lines[0].contains("not built yet"), "{name}: {stderr:?}");
-    }
-    Ok(())
-}
-
 #[test]
 fn missing_binary_error_says_how_to_build() {
     let err = Launch::binary("kube-no-such-component")
