@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use tinykube_tests::netns::{list_netns, netns_pids, BRIDGE_NAME, HUB_VETH_PREFIX};
-use tinykube_tests::{
-    binary_path, pid_alive, require_root, wait_for_healthz, Etcd, Launch, Network, Node,
-};
+use tinykube_tests::{pid_alive, require_root, wait_for_healthz, Etcd, Launch, Network, Node};
 
 const BUSYBOX: &str = "/bin/busybox";
 
