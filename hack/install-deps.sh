@@ -12,6 +12,8 @@ packages=(
   containernetworking-plugins # bridge, host-local, loopback, portmap CNI plugins
   busybox-static              # the test and demo image's only binary
   protobuf-compiler           # protoc, for the CRI and etcd gRPC code
+  docker-registry             # a local OCI registry on loopback that the runtime's pull tests push to
+  crun                        # the OCI runtime the runtime benchmark compares against
   ca-certificates
   make
 )
