@@ -30,7 +30,8 @@ down:
 demo: up
 	@bash hack/demo.sh
 
-# Benchmarks that drive real binaries (the scheduler's) need their release builds first.
+# Benchmarks drive real binaries (etcd, apiserver, scheduler, controller-manager, runtime,
+# kubelet), so their release builds come first.
 bench: deps
-	cargo build --release -p tinykube-apiserver -p tinykube-scheduler --bins
+	cargo build --release --workspace --bins
 	cargo bench --workspace
