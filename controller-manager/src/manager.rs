@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use k8s_openapi::api::core::v1::Service;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::reflector::ObjectRef;
 use kube::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,9 +18,16 @@ use tokio_util::sync::CancellationToken;
 use tinykube_component_base::leader::default_identity;
 use tinykube_component_base::{Endpoints, LeaderElector, LeaseConfig};
 
+use crate::deployment::DeploymentController;
+use crate::endpoints::EndpointsController;
+use crate::endpointslice::EndpointSliceController;
 use crate::error::{Error, Result};
+use crate::informer::{Change, Informer};
 use crate::informers::Informers;
+use crate::nodelifecycle::NodeLifecycleController;
+use crate::replicaset::ReplicaSetController;
 use crate::runner::{self, trigger, ControllerMetrics};
+use crate::serviceaccount::ServiceAccountController;
 use crate::{
     deployment, endpoints, endpointslice, garbagecollector, namespace, nodeipam, nodelifecycle,
     replicaset, serviceaccount,
@@ -339,20 +348,14 @@ fn start_controllers(
     if enabled("replicaset-controller") {
         let pods = informers.pods().clone();
         let rss = informers.replicasets().clone();
-        let ctx = Arc::new(replicaset::ReplicaSetController::new(
+        let ctx = Arc::new(ReplicaSetController::new(
             client.clone(),
             pods.store().clone(),
             rss.store().clone(),
         ));
         let triggers = vec![
-            trigger(rss.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_replicaset_change(c)
-            }),
-            trigger(pods.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_pod_change(c)
-            }),
+            ctx_trigger(&rss, &ctx, ReplicaSetController::on_replicaset_change),
+            ctx_trigger(&pods, &ctx, ReplicaSetController::on_pod_change),
         ];
         let ready = all_synced(vec![wait(pods.clone()), wait(rss.clone())]);
         tasks.spawn(runner::run(
@@ -372,7 +375,7 @@ fn start_controllers(
         let pods = informers.pods().clone();
         let rss = informers.replicasets().clone();
         let deployments = informers.deployments().clone();
-        let ctx = Arc::new(deployment::DeploymentController {
+        let ctx = Arc::new(DeploymentController {
             client: client.clone(),
             recorder: crate::events::Recorder::new(client.clone(), "deployment-controller"),
             deployments: deployments.store().clone(),
@@ -380,18 +383,13 @@ fn start_controllers(
             pods: pods.store().clone(),
         });
         let triggers = vec![
-            trigger(deployments.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_deployment_change(c)
-            }),
-            trigger(rss.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_replicaset_change(c)
-            }),
-            trigger(pods.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_pod_change(c)
-            }),
+            ctx_trigger(
+                &deployments,
+                &ctx,
+                DeploymentController::on_deployment_change,
+            ),
+            ctx_trigger(&rss, &ctx, DeploymentController::on_replicaset_change),
+            ctx_trigger(&pods, &ctx, DeploymentController::on_pod_change),
         ];
         let ready = all_synced(vec![
             wait(pods.clone()),
@@ -412,121 +410,50 @@ fn start_controllers(
     }
 
     if enabled("endpoints-controller") {
-        let pods = informers.pods().clone();
-        let services = informers.services().clone();
-        let eps = informers.endpoints().clone();
-        let ctx = Arc::new(endpoints::EndpointsController {
+        let ctx = Arc::new(EndpointsController {
             client: client.clone(),
-            pods: pods.store().clone(),
-            services: services.store().clone(),
-            endpoints: eps.store().clone(),
+            pods: informers.pods().store().clone(),
+            services: informers.services().store().clone(),
+            endpoints: informers.endpoints().store().clone(),
         });
-        let service_store = services.store().clone();
-        let triggers = vec![
-            trigger(services.subscribe(), |c| match c {
-                crate::informer::Change::Applied { new, .. } => vec![runner::obj_ref(
-                    crate::util::name_of(&new.metadata),
-                    new.metadata.namespace.as_deref(),
-                )],
-                crate::informer::Change::Deleted(_) => Vec::new(),
-            }),
-            trigger(pods.subscribe(), move |c| {
-                endpoints::services_for_pod(&service_store, &c)
-            }),
-            trigger(eps.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_endpoints_change(c)
-            }),
-        ];
-        // Deleted Services take their Endpoints along; leftovers are swept once at start.
-        {
-            let ctx = ctx.clone();
-            let deletions = services.subscribe();
-            let ready = all_synced(vec![wait(services.clone()), wait(eps.clone())]);
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                tokio::select! {
-                    _ = ready => {}
-                    _ = shutdown.cancelled() => return,
-                }
-                ctx.delete_leftovers().await;
-                let mut deletions = std::pin::pin!(deletions);
-                loop {
-                    let change = tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        change = futures::StreamExt::next(&mut deletions) => change,
-                    };
-                    match change {
-                        None => return,
-                        Some(crate::informer::Change::Deleted(service)) => {
-                            ctx.service_deleted(&service).await
-                        }
-                        Some(_) => {}
-                    }
-                }
-            });
-        }
-        let ready = all_synced(vec![
-            wait(pods.clone()),
-            wait(services.clone()),
-            wait(eps.clone()),
-        ]);
-        tasks.spawn(runner::run(
-            "endpoints-controller",
-            services.store().clone(),
-            triggers,
-            ready,
-            config.concurrent_endpoint_syncs,
-            ctx,
-            endpoints::reconcile,
-            metrics.clone(),
-            shutdown.clone(),
-        ));
+        spawn_endpoints_deletions(informers, ctx.clone(), shutdown.clone(), tasks);
+        spawn_service_controller(
+            ServiceController {
+                name: "endpoints-controller",
+                owned: informers.endpoints().clone(),
+                on_owned_change: EndpointsController::on_endpoints_change,
+                concurrency: config.concurrent_endpoint_syncs,
+                ctx,
+                reconcile: endpoints::reconcile,
+            },
+            informers,
+            metrics,
+            shutdown,
+            tasks,
+        );
     }
 
     if enabled("endpointslice-controller") {
-        let pods = informers.pods().clone();
-        let services = informers.services().clone();
-        let slices = informers.endpointslices().clone();
-        let ctx = Arc::new(endpointslice::EndpointSliceController {
+        let ctx = Arc::new(EndpointSliceController {
             client: client.clone(),
-            pods: pods.store().clone(),
-            services: services.store().clone(),
-            slices: slices.store().clone(),
+            pods: informers.pods().store().clone(),
+            services: informers.services().store().clone(),
+            slices: informers.endpointslices().store().clone(),
         });
-        let service_store = services.store().clone();
-        let triggers = vec![
-            trigger(services.subscribe(), |c| match c {
-                crate::informer::Change::Applied { new, .. } => vec![runner::obj_ref(
-                    crate::util::name_of(&new.metadata),
-                    new.metadata.namespace.as_deref(),
-                )],
-                crate::informer::Change::Deleted(_) => Vec::new(),
-            }),
-            trigger(pods.subscribe(), move |c| {
-                endpoints::services_for_pod(&service_store, &c)
-            }),
-            trigger(slices.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_slice_change(c)
-            }),
-        ];
-        let ready = all_synced(vec![
-            wait(pods.clone()),
-            wait(services.clone()),
-            wait(slices.clone()),
-        ]);
-        tasks.spawn(runner::run(
-            "endpointslice-controller",
-            services.store().clone(),
-            triggers,
-            ready,
-            config.concurrent_service_endpoint_syncs,
-            ctx,
-            endpointslice::reconcile,
-            metrics.clone(),
-            shutdown.clone(),
-        ));
+        spawn_service_controller(
+            ServiceController {
+                name: "endpointslice-controller",
+                owned: informers.endpointslices().clone(),
+                on_owned_change: EndpointSliceController::on_slice_change,
+                concurrency: config.concurrent_service_endpoint_syncs,
+                ctx,
+                reconcile: endpointslice::reconcile,
+            },
+            informers,
+            metrics,
+            shutdown,
+            tasks,
+        );
     }
 
     if enabled("garbage-collector-controller") {
@@ -546,12 +473,7 @@ fn start_controllers(
     if enabled("namespace-controller") {
         let namespaces = informers.namespaces().clone();
         let ctx = Arc::new(namespace::NamespaceController::new(client.clone()));
-        let triggers = vec![trigger(namespaces.subscribe(), |c| match c {
-            crate::informer::Change::Applied { new, .. } => {
-                vec![runner::obj_ref(crate::util::name_of(&new.metadata), None)]
-            }
-            crate::informer::Change::Deleted(_) => Vec::new(),
-        })];
+        let triggers = vec![trigger(namespaces.subscribe(), applied_key)];
         tasks.spawn(runner::run(
             "namespace-controller",
             namespaces.store().clone(),
@@ -571,7 +493,7 @@ fn start_controllers(
         let nodes = informers.nodes().clone();
         let pods = informers.pods().clone();
         let leases = informers.node_leases().clone();
-        let ctx = Arc::new(nodelifecycle::NodeLifecycleController::new(
+        let ctx = Arc::new(NodeLifecycleController::new(
             client.clone(),
             nodes.store().clone(),
             pods.store().clone(),
@@ -584,18 +506,9 @@ fn start_controllers(
             eviction,
         ));
         let triggers = vec![
-            trigger(nodes.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_node_change(c)
-            }),
-            trigger(leases.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_lease_change(c)
-            }),
-            trigger(pods.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_pod_change(c)
-            }),
+            ctx_trigger(&nodes, &ctx, NodeLifecycleController::on_node_change),
+            ctx_trigger(&leases, &ctx, NodeLifecycleController::on_lease_change),
+            ctx_trigger(&pods, &ctx, NodeLifecycleController::on_pod_change),
         ];
         let ready = all_synced(vec![
             wait(nodes.clone()),
@@ -630,12 +543,7 @@ fn start_controllers(
                 ) {
                     Err(error) => tracing::error!(%error, "node IPAM not started"),
                     Ok(ctx) => {
-                        let triggers = vec![trigger(nodes.subscribe(), |c| match c {
-                            crate::informer::Change::Applied { new, .. } => {
-                                vec![runner::obj_ref(crate::util::name_of(&new.metadata), None)]
-                            }
-                            crate::informer::Change::Deleted(_) => Vec::new(),
-                        })];
+                        let triggers = vec![trigger(nodes.subscribe(), applied_key)];
                         tasks.spawn(runner::run(
                             "node-ipam-controller",
                             nodes.store().clone(),
@@ -656,21 +564,13 @@ fn start_controllers(
     if enabled("serviceaccount-controller") {
         let namespaces = informers.namespaces().clone();
         let accounts = informers.serviceaccounts().clone();
-        let ctx = Arc::new(serviceaccount::ServiceAccountController {
+        let ctx = Arc::new(ServiceAccountController {
             client: client.clone(),
             accounts: accounts.store().clone(),
         });
         let triggers = vec![
-            trigger(namespaces.subscribe(), |c| match c {
-                crate::informer::Change::Applied { new, .. } => {
-                    vec![runner::obj_ref(crate::util::name_of(&new.metadata), None)]
-                }
-                crate::informer::Change::Deleted(_) => Vec::new(),
-            }),
-            trigger(accounts.subscribe(), {
-                let ctx = ctx.clone();
-                move |c| ctx.on_account_change(c)
-            }),
+            trigger(namespaces.subscribe(), applied_key),
+            ctx_trigger(&accounts, &ctx, ServiceAccountController::on_account_change),
         ];
         let ready = all_synced(vec![wait(namespaces.clone()), wait(accounts.clone())]);
         tasks.spawn(runner::run(
@@ -687,19 +587,160 @@ fn start_controllers(
     }
 }
 
-fn wait<K>(informer: crate::informer::Informer<K>) -> BoxFuture<'static, ()>
+/// The key of an added or modified object; deletions need no sync (the object is gone, and
+/// what it owned is the garbage collector's or a dedicated watcher's).
+fn applied_key<K>(change: Change<K>) -> Option<ObjectRef<K>>
 where
-    K: kube::Resource
-        + kube::runtime::reflector::Lookup
+    K: kube::Resource<DynamicType = ()>,
+{
+    match change {
+        Change::Applied { new, .. } => Some(runner::obj_ref(
+            crate::util::name_of(new.meta()),
+            new.meta().namespace.as_deref(),
+        )),
+        Change::Deleted(_) => None,
+    }
+}
+
+/// A controller keyed by Service that keeps objects of kind `K` (Endpoints or EndpointSlices)
+/// in step with the pods the Service selects.
+struct ServiceController<K: InformedResource, Ctx, F> {
+    name: &'static str,
+    /// The informer of the objects the controller writes.
+    owned: Informer<K>,
+    /// The Services to sync after a change of one of those objects.
+    on_owned_change: fn(&Ctx, Change<K>) -> Vec<ObjectRef<Service>>,
+    concurrency: u16,
+    ctx: Arc<Ctx>,
+    reconcile: F,
+}
+
+/// Runs a [`ServiceController`]: synced on Service changes, on changes of pods that a
+/// Service selects (before or after the change), and on changes of its own objects.
+fn spawn_service_controller<K, Ctx, F, Fut>(
+    controller: ServiceController<K, Ctx, F>,
+    informers: &Informers,
+    metrics: &ControllerMetrics,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) where
+    K: InformedResource,
+    Ctx: Send + Sync + 'static,
+    F: Fn(Arc<Service>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<kube::runtime::controller::Action>> + Send + 'static,
+{
+    let ServiceController {
+        name,
+        owned,
+        on_owned_change,
+        concurrency,
+        ctx,
+        reconcile,
+    } = controller;
+    let pods = informers.pods().clone();
+    let services = informers.services().clone();
+    let service_store = services.store().clone();
+    let triggers = vec![
+        trigger(services.subscribe(), applied_key),
+        trigger(pods.subscribe(), move |c| {
+            endpoints::services_for_pod(&service_store, &c)
+        }),
+        ctx_trigger(&owned, &ctx, on_owned_change),
+    ];
+    let ready = all_synced(vec![
+        wait(pods.clone()),
+        wait(services.clone()),
+        wait(owned.clone()),
+    ]);
+    tasks.spawn(runner::run(
+        name,
+        services.store().clone(),
+        triggers,
+        ready,
+        concurrency,
+        ctx,
+        reconcile,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+}
+
+/// Deleted Services take their Endpoints along; leftovers are swept once at start.
+fn spawn_endpoints_deletions(
+    informers: &Informers,
+    ctx: Arc<EndpointsController>,
+    shutdown: CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let services = informers.services();
+    let deletions = services.subscribe();
+    let ready = all_synced(vec![
+        wait(services.clone()),
+        wait(informers.endpoints().clone()),
+    ]);
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = ready => {}
+            _ = shutdown.cancelled() => return,
+        }
+        ctx.delete_leftovers().await;
+        let mut deletions = std::pin::pin!(deletions);
+        loop {
+            let change = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                change = futures::StreamExt::next(&mut deletions) => change,
+            };
+            match change {
+                None => return,
+                Some(Change::Deleted(service)) => ctx.service_deleted(&service).await,
+                Some(_) => {}
+            }
+        }
+    });
+}
+
+/// Keys from one of a controller's own mapping methods (`on_pod_change` and the like) for
+/// every change `informer` sees.
+fn ctx_trigger<O, K, Ctx>(
+    informer: &Informer<O>,
+    ctx: &Arc<Ctx>,
+    map: fn(&Ctx, Change<O>) -> Vec<ObjectRef<K>>,
+) -> runner::Triggers<K>
+where
+    O: InformedResource,
+    K: kube::Resource<DynamicType = ()> + 'static,
+    Ctx: Send + Sync + 'static,
+{
+    let ctx = ctx.clone();
+    trigger(informer.subscribe(), move |c| map(&ctx, c))
+}
+
+/// What an informer's object type must be for [`wait`] and the runner.
+trait InformedResource:
+    kube::Resource<DynamicType = ()>
+    + kube::runtime::reflector::Lookup<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> InformedResource for K where
+    K: kube::Resource<DynamicType = ()>
+        + kube::runtime::reflector::Lookup<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
-    <K as kube::runtime::reflector::Lookup>::DynamicType:
-        Eq + std::hash::Hash + Clone + Send + Sync,
+        + 'static
 {
+}
+
+fn wait<K: InformedResource>(informer: Informer<K>) -> BoxFuture<'static, ()> {
     async move { informer.wait_synced().await }.boxed()
 }
 

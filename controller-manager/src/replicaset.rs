@@ -231,23 +231,11 @@ fn log_rank(t: Timestamp, now: Timestamp) -> i64 {
     }
 }
 
-/// Newer (or missing) times sort first; equal buckets tie-break on uid.
-fn compare_times(
-    a: Option<Timestamp>,
-    b: Option<Timestamp>,
-    now: Timestamp,
-    a_uid: &str,
-    b_uid: &str,
-) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) if a == b => Ordering::Equal,
-        (Some(a), Some(b)) => match log_rank(a, now).cmp(&log_rank(b, now)) {
-            Ordering::Equal => a_uid.cmp(b_uid),
-            other => other,
-        },
+/// Sort key of a time for deletion: missing first, then newer (by logarithmic age bucket).
+fn time_rank(t: Option<Timestamp>, now: Timestamp) -> (bool, i64) {
+    match t {
+        None => (false, 0),
+        Some(t) => (true, log_rank(t, now)),
     }
 }
 
@@ -287,14 +275,13 @@ fn compare_for_deletion(a: &(&Pod, usize), b: &(&Pod, usize), now: Timestamp) ->
         return rank_b.cmp(rank_a);
     }
     // 6. Ready for a shorter time < longer (ages bucketed logarithmically).
+    //
+    // Upstream tie-breaks two ready times in one bucket on uid but moves on to restarts when
+    // the times are equal, which is not a total order (three pods can compare in a cycle, and
+    // Rust's sort panics on that). Here a bucket is a bucket: equal buckets move on to
+    // restarts, then creation-time buckets, then uid and name.
     if ra && rb {
-        let ord = compare_times(
-            ready_time(pa),
-            ready_time(pb),
-            now,
-            uid_of(&pa.metadata),
-            uid_of(&pb.metadata),
-        );
+        let ord = time_rank(ready_time(pa), now).cmp(&time_rank(ready_time(pb), now));
         if ord != Ordering::Equal {
             return ord;
         }
@@ -307,7 +294,9 @@ fn compare_for_deletion(a: &(&Pod, usize), b: &(&Pod, usize), now: Timestamp) ->
     // 8. Newer < older.
     let ca = pa.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let cb = pb.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    compare_times(ca, cb, now, uid_of(&pa.metadata), uid_of(&pb.metadata))
+    time_rank(ca, now)
+        .cmp(&time_rank(cb, now))
+        .then_with(|| uid_of(&pa.metadata).cmp(uid_of(&pb.metadata)))
         .then_with(|| name_of(&pa.metadata).cmp(name_of(&pb.metadata)))
 }
 
@@ -1069,6 +1058,53 @@ mod tests {
             assert_eq!(plan.create, create, "case {i}");
             assert_eq!(plan.delete, delete, "case {i}");
         }
+    }
+
+    #[test]
+    fn deletion_ranking_is_a_total_order_at_scale() {
+        // Ready and creation times that collide exactly and within one logarithmic bucket,
+        // as they do when hundreds of pods start in the same seconds: the comparator must
+        // still be a total order (Rust's sort panics on a cycle), so the result is sorted
+        // pairwise.
+        let now = 10_000;
+        let pods: Vec<Pod> = (0..1200)
+            .map(|i| {
+                let mut pod = P::new(&format!("p{i:04}"))
+                    .ready(now - 600 - (i * 7919) % 50)
+                    .created(now - 700 - (i * 104_729) % 40)
+                    .restarts((i % 3) as i32)
+                    .pod;
+                // Uids unrelated to names, as the apiserver hands them out.
+                pod.metadata.uid = Some(format!("{:08x}", (i * 2_654_435_761) % (1 << 32)));
+                pod
+            })
+            .collect();
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let ranked = rank_for_deletion(&refs, &refs, ts(now));
+        assert_eq!(ranked.len(), pods.len());
+        for pair in ranked.windows(2) {
+            let order = compare_for_deletion(&(pair[0], 0), &(pair[1], 0), ts(now));
+            assert_ne!(
+                order,
+                Ordering::Greater,
+                "{:?}",
+                pair.iter()
+                    .map(|p| name_of(&p.metadata))
+                    .collect::<Vec<_>>()
+            );
+        }
+        // Within one ready-time bucket, more restarts go first.
+        let (a, b) = (
+            P::new("a").ready(now - 600).restarts(0).pod,
+            P::new("b").ready(now - 601).restarts(2).pod,
+        );
+        assert_eq!(
+            rank_for_deletion(&[&a, &b], &[], ts(now))
+                .iter()
+                .map(|p| name_of(&p.metadata))
+                .collect::<Vec<_>>(),
+            ["b", "a"]
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!    no over-creation;
 //! 2. Deployment: rollout, `kubectl rollout status`, rolling update within maxSurge and
 //!    maxUnavailable, history, `rollout undo`, `rollout restart`, pause/resume, scaling mid
-//!    rollout, Recreate, revisionHistoryLimit, progress deadline;
+//!    rollout, Recreate, revisionHistoryLimit, progress deadline; ReplicaSet names equal to
+//!    upstream's for the docs' nginx Deployment;
 //! 3. Endpoints and EndpointSlices;
 //! 4. garbage collection: background, foreground (blockOwnerDeletion), orphan, `kubectl delete`;
 //! 5. namespace deletion;
@@ -1321,6 +1322,73 @@ async fn deployment_rollouts_history_undo_restart_pause_and_deadline() {
         ("False", Some("ProgressDeadlineExceeded"))
     );
     cluster.hollow().set_ready(true);
+}
+
+/// The Kubernetes docs' `controllers/nginx-deployment.yaml`.
+const DOCS_NGINX_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nginx-deployment
+  labels:
+    app: nginx
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      labels:
+        app: nginx
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.14.2
+        ports:
+        - containerPort: 80
+"#;
+
+/// ReplicaSet names are upstream's: real v1.33 clusters name the ReplicaSets of the docs'
+/// nginx Deployment `nginx-deployment-647677fc66`, and after the docs' `kubectl set image
+/// deployment/nginx-deployment nginx=nginx:1.16.1`, `nginx-deployment-8d94c585f` (see the
+/// pod-template-hash unit tests for where these come from). This holds only if our apiserver
+/// defaults the template as upstream does and our hash is upstream's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployment_replicaset_names_are_upstreams() {
+    let cluster = Cluster::start(&["--controllers=deployment,replicaset"]).await;
+    cluster
+        .apply("nginx-deployment.yaml", DOCS_NGINX_DEPLOYMENT)
+        .await;
+    // The Deployment's ReplicaSet names, oldest first, once there are `count` of them.
+    let replicaset_names = |count: usize| {
+        let cluster = &cluster;
+        async move {
+            cluster
+                .wait(&format!("{count} ReplicaSets"), || async {
+                    let rss = cluster.replicasets_of("default", "nginx-deployment").await;
+                    let names: Vec<String> = rss.iter().map(|rs| name(&rs.metadata)).collect();
+                    if names.len() == count {
+                        Ok(names)
+                    } else {
+                        Err(format!("{names:?}"))
+                    }
+                })
+                .await
+        }
+    };
+    assert_eq!(replicaset_names(1).await, ["nginx-deployment-647677fc66"]);
+    cluster
+        .kubectl_ok(&[
+            "set",
+            "image",
+            "deployment/nginx-deployment",
+            "nginx=nginx:1.16.1",
+        ])
+        .await;
+    assert_eq!(
+        replicaset_names(2).await,
+        ["nginx-deployment-647677fc66", "nginx-deployment-8d94c585f"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,8 +8,10 @@
 //! [`plan::plan_rollout`] decides (pure, tested with tables); [`reconcile`] claims the
 //! ReplicaSets, calls it and applies the steps.
 
+mod go_quantity;
 pub mod hash;
 pub mod plan;
+mod spew;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -557,7 +557,7 @@ impl Sim<'_> {
         if !create {
             return Ok((None, olds));
         }
-        let mut rs = self.new_replica_set();
+        let mut rs = self.new_replica_set()?;
         let name = name_of(&rs.metadata).to_string();
         if let Some(taken) = self
             .namespace_rs
@@ -600,11 +600,11 @@ impl Sim<'_> {
     }
 
     /// The ReplicaSet for the current template, not yet sized or annotated.
-    fn new_replica_set(&self) -> ReplicaSet {
+    fn new_replica_set(&self) -> Result<ReplicaSet, Stop> {
         let d = &self.d;
         let mut template = template_of(d);
         let collision = d.status.as_ref().and_then(|s| s.collision_count);
-        let hash = compute_hash(&template, collision);
+        let hash = compute_hash(&template, collision).map_err(|e| Stop(e.to_string()))?;
         let meta = template.metadata.get_or_insert_with(Default::default);
         let mut labels = meta.labels.clone().unwrap_or_default();
         labels.insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
@@ -618,7 +618,7 @@ impl Sim<'_> {
             .match_labels
             .get_or_insert_with(BTreeMap::new)
             .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
-        ReplicaSet {
+        Ok(ReplicaSet {
             metadata: ObjectMeta {
                 name: Some(format!("{}-{hash}", name_of(&d.metadata))),
                 namespace: d.metadata.namespace.clone(),
@@ -633,7 +633,7 @@ impl Sim<'_> {
                 template: Some(template),
             }),
             status: None,
-        }
+        })
     }
 
     fn set_deployment_revision(&mut self, revision: &str) {

@@ -108,7 +108,7 @@ fn rs(
     created: i64,
 ) -> ReplicaSet {
     let template = template(image);
-    let hash = compute_hash(&template, None);
+    let hash = compute_hash(&template, None).unwrap();
     let mut template = template;
     template
         .metadata
@@ -412,7 +412,7 @@ fn new_replica_sets_are_named_labelled_and_annotated() {
     let Some(Step::CreateReplicaSet(new)) = p.steps.first() else {
         panic!("{:#?}", p.steps);
     };
-    let hash = compute_hash(&template("v2"), None);
+    let hash = compute_hash(&template("v2"), None).unwrap();
     assert_eq!(name_of(&new.metadata), format!("web-{hash}"));
     let labels = new.metadata.labels.as_ref().unwrap();
     assert_eq!(labels.get(POD_TEMPLATE_HASH_LABEL), Some(&hash));
