@@ -4,7 +4,10 @@
 //!
 //! - render: `build_model` + `render_model` only (pure).
 //! - full sync: the first sync of an empty namespace (jumps, `iptables-save`, one restore).
-//! - add one service: one more Service on top, the next sync (one restore of everything).
+//! - add one service: one more Service on top, the next sync (a partial one: the fixed chains
+//!   and the new service's chains).
+//! - unchanged: a sync with nothing changed (no restore at all).
+//! - forced resync: the periodic full sync over the existing rules (everything rewritten).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +15,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 use tinykube_kube_proxy::render::{build_model, render_model};
-use tinykube_kube_proxy::{Iptables, NodeContext, Proxier};
+use tinykube_kube_proxy::{Iptables, NodeContext, Proxier, SyncOutcome};
 
 fn objects(i: usize) -> (Service, EndpointSlice) {
     let ip = format!("10.{}.{}.{}", 96 + (i >> 16), (i >> 8) & 255, i & 255);
@@ -80,36 +83,47 @@ fn main() {
         let started = Instant::now();
         let ruleset = render_model(&build_model(&services, &slices), &node);
         let render = started.elapsed();
-        let rules = ruleset.text.lines().filter(|l| l.starts_with("-A")).count();
+        let rules = ruleset.rule_count();
 
         let mut proxier = Proxier::new(Iptables::in_netns(&ns.0), node.clone());
         let started = Instant::now();
-        runtime
+        let outcome = runtime
             .block_on(proxier.sync(&services, &slices, true))
             .expect("full sync");
+        assert_eq!(outcome, SyncOutcome::Full, "full sync");
         let full = started.elapsed();
 
         let (svc, slice) = objects(n);
         services.push(svc);
         slices.push(slice);
         let started = Instant::now();
-        runtime
+        let outcome = runtime
             .block_on(proxier.sync(&services, &slices, false))
             .expect("sync with one added service");
+        assert_eq!(outcome, SyncOutcome::Partial, "sync with one added service");
         let add_one = started.elapsed();
 
         let started = Instant::now();
-        runtime
+        let outcome = runtime
             .block_on(proxier.sync(&services, &slices, false))
             .expect("unchanged sync");
+        assert_eq!(outcome, SyncOutcome::Unchanged, "unchanged sync");
         let unchanged = started.elapsed();
 
+        let started = Instant::now();
+        let outcome = runtime
+            .block_on(proxier.sync(&services, &slices, true))
+            .expect("forced resync");
+        assert_eq!(outcome, SyncOutcome::Full, "forced resync");
+        let resync = started.elapsed();
+
         println!(
-            "kube-proxy/{n} services x 2 endpoints ({rules} rules): render {}, full sync {}, add one service {}, unchanged {}",
+            "kube-proxy/{n} services x 2 endpoints ({rules} rules): render {}, full sync {}, add one service {}, unchanged {}, forced resync {}",
             ms(render),
             ms(full),
             ms(add_one),
-            ms(unchanged)
+            ms(unchanged),
+            ms(resync)
         );
         drop(ns);
     }

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::error::Error;
-use crate::render::{self, is_our_chain, Ruleset};
+use crate::render::{self, is_our_chain};
 
 /// Runs the iptables tools, in this network namespace or a named one.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +58,16 @@ impl Iptables {
         args: &[&str],
         stdin: Option<&str>,
     ) -> Result<Output, Error> {
+        self.run_with(program, args, stdin, Stdio::piped()).await
+    }
+
+    async fn run_with(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        stdout: Stdio,
+    ) -> Result<Output, Error> {
         let line = format!("{program} {}", args.join(" "));
         let mut command = self.command(program);
         command
@@ -67,7 +77,7 @@ impl Iptables {
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|source| Error::Spawn {
             command: line.clone(),
@@ -100,10 +110,16 @@ impl Iptables {
         })
     }
 
-    /// `iptables-restore -w --noflush`: one transaction per table, ours only.
+    /// `iptables-restore -w --noflush`: one transaction per table, ours only. What it prints
+    /// (the listing of a `-S` in the input, see [`render::LIST_ALL_CHAINS_ABOVE`]) is dropped.
     pub async fn restore(&self, input: &str) -> Result<(), Error> {
         let out = self
-            .run("iptables-restore", &["-w", "5", "--noflush"], Some(input))
+            .run_with(
+                "iptables-restore",
+                &["-w", "5", "--noflush"],
+                Some(input),
+                Stdio::null(),
+            )
             .await?;
         if out.ok {
             Ok(())
@@ -156,25 +172,6 @@ impl Iptables {
             }
         }
         Ok(())
-    }
-
-    /// Applies `ruleset`, deleting the chains of ours in `existing` it no longer declares.
-    pub async fn apply(
-        &self,
-        ruleset: &Ruleset,
-        existing_nat: &BTreeSet<String>,
-        existing_filter: &BTreeSet<String>,
-    ) -> Result<(), Error> {
-        let stale_nat: Vec<String> = existing_nat
-            .difference(&ruleset.nat_chains)
-            .cloned()
-            .collect();
-        let stale_filter: Vec<String> = existing_filter
-            .difference(&ruleset.filter_chains)
-            .cloned()
-            .collect();
-        self.restore(&render::restore_input(ruleset, &stale_nat, &stale_filter))
-            .await
     }
 
     /// `conntrack -D ...`; "0 flow entries" (exit 1) is not an error.

@@ -6,10 +6,11 @@
 //!   upstream's chains and chain-name hashes; table-driven tests.
 //! - [`iptables`]: the thin executor (`iptables-restore --noflush`, `iptables-save`, jumps from
 //!   the built-in chains, `conntrack -D`, `--cleanup`).
-//! - [`proxier`]: one sync, applying only when the rendering changed.
+//! - [`proxier`]: one sync: partial (only the chains that changed) while the kernel is known to
+//!   hold the last ruleset, full at start, after a failure and on the periodic resync.
 //! - [`run`]: kube-rs watchers on Services and EndpointSlices feeding reflector caches, and the
 //!   sync loop: bursts of changes are batched (at most one sync per `--min-sync-period`), a
-//!   forced resync every `--sync-period` repairs tampering, a failed sync is retried with
+//!   forced full resync every `--sync-period` repairs tampering, a failed sync is retried with
 //!   backoff while the process keeps running. `/healthz` (JSON with the last successful sync,
 //!   as upstream) on `--healthz-bind-address`, `/metrics` on `--metrics-bind-address`.
 //!
@@ -221,6 +222,8 @@ async fn healthz(State(health): State<Health>) -> impl IntoResponse {
 #[derive(Clone)]
 struct SyncMetrics {
     duration: Histogram,
+    full_duration: Histogram,
+    partial_duration: Histogram,
     last_timestamp: Gauge<f64, AtomicU64>,
     restore_failures: Counter,
     syncs: Counter,
@@ -230,6 +233,8 @@ impl SyncMetrics {
     fn register(endpoints: &Endpoints) -> Self {
         let m = SyncMetrics {
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            full_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            partial_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             last_timestamp: Gauge::default(),
             restore_failures: Counter::default(),
             syncs: Counter::default(),
@@ -239,6 +244,16 @@ impl SyncMetrics {
             "kubeproxy_sync_proxy_rules_duration_seconds",
             "SyncProxyRules latency in seconds",
             m.duration.clone(),
+        );
+        r.register(
+            "kubeproxy_sync_full_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for full resyncs",
+            m.full_duration.clone(),
+        );
+        r.register(
+            "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for partial resyncs",
+            m.partial_duration.clone(),
         );
         r.register(
             "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
@@ -392,9 +407,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
                 _ = tokio::time::sleep_until(earliest.into()) => {}
             }
         }
-        if force {
-            proxier.invalidate();
-        }
         let started = Instant::now();
         last_sync = Some(started);
         next_periodic = started + config.sync_period;
@@ -414,7 +426,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
                 metrics
                     .last_timestamp
                     .set(now.as_millisecond() as f64 / 1000.0);
-                if outcome == SyncOutcome::Applied {
+                match outcome {
+                    SyncOutcome::Full => metrics.full_duration.observe(elapsed.as_secs_f64()),
+                    SyncOutcome::Partial => metrics.partial_duration.observe(elapsed.as_secs_f64()),
+                    SyncOutcome::Unchanged => {}
+                }
+                if outcome != SyncOutcome::Unchanged {
                     metrics.syncs.inc();
                 }
                 {

@@ -1,10 +1,14 @@
-//! One sync: render from the cache, apply if changed, flush stale UDP conntrack entries.
+//! One sync: render from the cache, write what changed, flush stale UDP conntrack entries.
 //!
 //! [`Proxier::sync`] is what the sync loop (in `lib.rs`) calls after a burst of changes, on the
-//! periodic resync and on retries. It keeps what it last applied, so an unchanged rendering
-//! costs no `iptables-restore` at all; after a failure, at start and on forced (periodic)
-//! syncs it re-reads which of our chains exist and re-checks the jumps from the built-in
-//! chains, so a flushed table is repaired.
+//! periodic resync and on retries. As upstream's iptables proxier, it keeps the ruleset it last
+//! applied and, while the kernel is known to hold it, makes *partial* syncs: the fixed chains
+//! are rewritten, per-service chains only when new or changed, and chains that went away are
+//! deleted; an unchanged rendering costs no `iptables-restore` at all. A *full* sync (at start,
+//! after any failure, and on forced periodic resyncs) re-checks the jumps from the built-in
+//! chains and rewrites every chain of ours, so a flushed or tampered table is repaired; when
+//! the kernel's state is not known (at start, after a failure) it first reads which of our
+//! chains exist, so leftovers are deleted too.
 
 use std::collections::BTreeSet;
 
@@ -13,13 +17,18 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::error::Error;
 use crate::iptables::Iptables;
-use crate::render::{build_model, render_model, stale_conntrack, NodeContext, ProxyModel};
+use crate::render::{
+    build_model, render_model, restore_input, stale_conntrack, Baseline, NodeContext, ProxyModel,
+    Ruleset,
+};
 
 /// What a sync did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncOutcome {
-    /// The rules were (re)written.
-    Applied,
+    /// Every chain of ours was rewritten.
+    Full,
+    /// Only what changed since the last applied ruleset was written.
+    Partial,
     /// The rendering equals what was applied last: nothing was run.
     Unchanged,
 }
@@ -29,11 +38,8 @@ pub enum SyncOutcome {
 pub struct Proxier {
     iptables: Iptables,
     node: NodeContext,
-    /// Whether the kernel is known to hold `applied_text` (false at start and after errors).
-    in_sync: bool,
-    applied_text: String,
-    applied_nat: BTreeSet<String>,
-    applied_filter: BTreeSet<String>,
+    /// What the kernel holds, when known (`None` at start and after a failure).
+    applied: Option<Ruleset>,
     applied_model: ProxyModel,
 }
 
@@ -42,16 +48,13 @@ impl Proxier {
         Proxier {
             iptables,
             node,
-            in_sync: false,
-            applied_text: String::new(),
-            applied_nat: BTreeSet::new(),
-            applied_filter: BTreeSet::new(),
+            applied: None,
             applied_model: ProxyModel::default(),
         }
     }
 
-    /// Renders the rules for `services` and `slices` and applies them when they changed (or
-    /// always, with `force`).
+    /// Renders the rules for `services` and `slices` and writes what changed; with `force`, or
+    /// when the kernel's state is not known, writes everything.
     pub async fn sync<'a>(
         &mut self,
         services: impl IntoIterator<Item = &'a Service>,
@@ -60,42 +63,59 @@ impl Proxier {
     ) -> Result<SyncOutcome, Error> {
         let model = build_model(services, slices);
         let ruleset = render_model(&model, &self.node);
-        if !force && self.in_sync && ruleset.text == self.applied_text {
+        let previous = self.applied.take();
+        if !force && previous.as_ref() == Some(&ruleset) {
+            self.applied = previous;
             return Ok(SyncOutcome::Unchanged);
         }
-        let result = self.apply(&ruleset).await;
-        if let Err(error) = result {
-            self.in_sync = false;
-            return Err(error);
-        }
-        self.in_sync = true;
-        self.applied_nat = ruleset.nat_chains;
-        self.applied_filter = ruleset.filter_chains;
-        self.applied_text = ruleset.text;
+        // `applied` stays empty until the restore succeeded: after a failure the next sync is
+        // a full one that reads the kernel's chains again.
+        let outcome = match (&previous, force) {
+            (Some(previous), false) => {
+                let input = restore_input(&ruleset, &Baseline::Applied(previous));
+                self.iptables.restore(&input).await?;
+                SyncOutcome::Partial
+            }
+            (Some(previous), true) => {
+                // The kernel held `previous`: its chains are the ones to compare with, which
+                // spares two iptables-save runs of seconds each on a large table.
+                self.full_sync(&ruleset, previous.nat_chains(), previous.filter_chains())
+                    .await?;
+                SyncOutcome::Full
+            }
+            (None, _) => {
+                let nat = self.iptables.our_chains("nat").await?;
+                let filter = self.iptables.our_chains("filter").await?;
+                self.full_sync(&ruleset, nat, filter).await?;
+                SyncOutcome::Full
+            }
+        };
+        self.applied = Some(ruleset);
         for delete in stale_conntrack(&self.applied_model, &model) {
             if let Err(error) = self.iptables.conntrack_delete(&delete).await {
                 tracing::warn!(%error, "flushing stale conntrack entries");
             }
         }
         self.applied_model = model;
-        Ok(SyncOutcome::Applied)
+        Ok(outcome)
     }
 
-    async fn apply(&mut self, ruleset: &crate::render::Ruleset) -> Result<(), Error> {
-        if self.in_sync {
-            return self
-                .iptables
-                .apply(ruleset, &self.applied_nat, &self.applied_filter)
-                .await;
-        }
+    /// Re-checks the jumps from the built-in chains and rewrites every chain of `ruleset`,
+    /// deleting those of `nat` and `filter` (the chains of ours that exist) it lacks.
+    async fn full_sync(
+        &self,
+        ruleset: &Ruleset,
+        nat: BTreeSet<String>,
+        filter: BTreeSet<String>,
+    ) -> Result<(), Error> {
         self.iptables.ensure_jumps().await?;
-        let nat = self.iptables.our_chains("nat").await?;
-        let filter = self.iptables.our_chains("filter").await?;
-        self.iptables.apply(ruleset, &nat, &filter).await
-    }
-
-    /// Forgets what was applied, so the next sync re-reads the kernel's state and rewrites.
-    pub fn invalidate(&mut self) {
-        self.in_sync = false;
+        let input = restore_input(
+            ruleset,
+            &Baseline::Full {
+                nat: &nat,
+                filter: &filter,
+            },
+        );
+        self.iptables.restore(&input).await
     }
 }

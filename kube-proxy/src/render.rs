@@ -1,8 +1,11 @@
 //! The pure half of kube-proxy: Services and EndpointSlices in, `iptables-restore` text out.
 //!
 //! [`build_model`] turns the cached API objects into one [`ServicePortInfo`] per service port
-//! with its ready endpoints; [`render_model`] turns that into the `filter` and `nat` sections
-//! that `iptables-restore --noflush` applies in one go; [`render_rules`] is both. Nothing here
+//! with its ready endpoints; [`render_model`] turns that into a [`Ruleset`] (the fixed chains'
+//! rules and one entry per per-service chain); [`restore_input`] turns a ruleset into the
+//! `filter` and `nat` sections that `iptables-restore --noflush` applies in one go, either all
+//! of it (a full sync) or only what changed since the ruleset applied before (a partial sync);
+//! [`render_rules`] is all three, as a full sync of an empty namespace writes it. Nothing here
 //! does I/O, so every rule is covered by table-driven tests below.
 //!
 //! The chains are upstream's (`pkg/proxy/iptables/proxier.go`):
@@ -353,20 +356,61 @@ pub fn build_model<'a>(
     ProxyModel { ports }
 }
 
-/// The rendered rules and the per-service chains they declare, per table.
+/// The rendered rules, split so a sync can write all of them or only what changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ruleset {
-    /// Input for `iptables-restore --noflush`: a `*filter` and a `*nat` section.
-    pub text: String,
-    /// Every chain of ours the text declares in the nat table.
-    pub nat_chains: BTreeSet<String>,
-    /// Every chain of ours the text declares in the filter table.
-    pub filter_chains: BTreeSet<String>,
+    /// Rules of our filter chains ([`FILTER_CHAINS`]), written whole on every sync.
+    pub filter_rules: String,
+    /// Rules of our fixed nat chains ([`NAT_CHAINS`]), written whole on every sync.
+    pub nat_rules: String,
+    /// Each per-service nat chain (`KUBE-SVC-`, `KUBE-EXT-`, `KUBE-SEP-`) with its rules.
+    pub service_chains: BTreeMap<String, String>,
+    /// The keys of `service_chains` service by service (SVC, EXT, SEPs of each service port,
+    /// ports by name), the order a full sync creates them in. Not sorted by chain name on
+    /// purpose: iptables-nft takes many times longer to read back a table whose chains were
+    /// created in name order (10,000 services: iptables-save 5 s instead of 0.5 s).
+    pub creation_order: Vec<String>,
 }
 
-/// [`build_model`] then [`render_model`]: the whole restore text.
+impl Ruleset {
+    /// Every chain of ours this ruleset declares in the nat table.
+    pub fn nat_chains(&self) -> BTreeSet<String> {
+        NAT_CHAINS
+            .iter()
+            .map(|c| c.to_string())
+            .chain(self.service_chains.keys().cloned())
+            .collect()
+    }
+
+    /// Every chain of ours this ruleset declares in the filter table.
+    pub fn filter_chains(&self) -> BTreeSet<String> {
+        FILTER_CHAINS.iter().map(|c| c.to_string()).collect()
+    }
+
+    /// Number of `-A` rules, both tables.
+    pub fn rule_count(&self) -> usize {
+        let count = |s: &str| s.lines().filter(|l| l.starts_with("-A ")).count();
+        count(&self.filter_rules)
+            + count(&self.nat_rules)
+            + self
+                .service_chains
+                .values()
+                .map(|c| count(c))
+                .sum::<usize>()
+    }
+}
+
+/// [`build_model`] then [`render_model`], as a full sync of an empty namespace would write it.
 pub fn render_rules(services: &[Service], slices: &[EndpointSlice], node: &NodeContext) -> String {
-    render_model(&build_model(services, slices), node).text
+    let ruleset = render_model(&build_model(services, slices), node);
+    let none = BTreeSet::new();
+    restore_input(
+        &ruleset,
+        &Baseline::Full {
+            nat: &none,
+            filter: &none,
+        },
+    )
 }
 
 /// `-p tcp -m tcp`, the protocol match as iptables-save prints it.
@@ -374,16 +418,22 @@ fn proto_match(proto: &str) -> String {
     format!("-p {proto} -m {proto}")
 }
 
-/// Renders both tables. Every chain of ours is declared (which flushes it under `--noflush`)
-/// and filled from scratch, so what was there before is fully replaced; chains no longer
-/// needed are deleted by the executor ([`restore_input`]).
+/// Renders both tables: the fixed chains' rules and one entry per per-service chain.
+///
+/// The jumps in `KUBE-SERVICES` and `KUBE-NODEPORTS` are ordered by target chain, descending.
+/// Their order does not matter to the kernel (each matches its own address, protocol and port),
+/// but it does to iptables-nft-restore: it records every chain a command names in a sorted
+/// linked list, walking it from the smallest name on every command, so targets met in
+/// descending order are found near the head and a partial sync, which rewrites these two
+/// chains, stays close to linear (10,000 services: 0.6 s of iptables-restore instead of 2 s).
 pub fn render_model(model: &ProxyModel, node: &NodeContext) -> Ruleset {
     let mut filter_rules = String::new();
     let mut nat_rules = String::new();
-    let mut nat_chains: BTreeSet<String> = NAT_CHAINS.iter().map(|c| c.to_string()).collect();
-    let filter_chains: BTreeSet<String> = FILTER_CHAINS.iter().map(|c| c.to_string()).collect();
-    // Per-service chains in the order they appear, so declarations read top to bottom.
-    let mut service_chains: Vec<String> = Vec::new();
+    let mut service_chains: BTreeMap<String, String> = BTreeMap::new();
+    let mut creation_order: Vec<String> = Vec::new();
+    // (target chain, rule) of the jumps from KUBE-SERVICES and KUBE-NODEPORTS.
+    let mut service_jumps: Vec<(String, String)> = Vec::new();
+    let mut nodeport_jumps: Vec<(String, String)> = Vec::new();
 
     // Writing to a String cannot fail.
     macro_rules! rule {
@@ -399,21 +449,7 @@ pub fn render_model(model: &ProxyModel, node: &NodeContext) -> Ruleset {
     );
     rule!(filter_rules, "-A {KUBE_FORWARD} -m comment --comment \"kubernetes forwarding rules\" -m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT");
     rule!(filter_rules, "-A {KUBE_FORWARD} -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
-    rule!(
-        nat_rules,
-        "-A {KUBE_POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"
-    );
-    rule!(
-        nat_rules,
-        "-A {KUBE_POSTROUTING} -j MARK --xor-mark {MASQ_MARK}"
-    );
-    rule!(nat_rules, "-A {KUBE_POSTROUTING} -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully");
-    rule!(
-        nat_rules,
-        "-A {KUBE_MARK_MASQ} -j MARK --or-mark {MASQ_MARK}"
-    );
 
-    let mut per_service = String::new();
     for port in &model.ports {
         let proto = port.proto();
         let pm = proto_match(&proto);
@@ -427,29 +463,34 @@ pub fn render_model(model: &ProxyModel, node: &NodeContext) -> Ruleset {
             continue;
         }
         let svc = port.svc_chain();
-        service_chains.push(svc.clone());
-        rule!(
-            nat_rules,
-            "-A {KUBE_SERVICES} -m comment --comment \"{name} cluster IP\" {dst} -j {svc}"
-        );
+        creation_order.push(svc.clone());
+        let mut svc_rules = String::new();
+        service_jumps.push((
+            svc.clone(),
+            format!(
+                "-A {KUBE_SERVICES} -m comment --comment \"{name} cluster IP\" {dst} -j {svc}\n"
+            ),
+        ));
         if let Some(node_port) = port.node_port {
             let ext = port.ext_chain();
-            service_chains.push(ext.clone());
-            rule!(
-                nat_rules,
-                "-A {KUBE_NODEPORTS} -m comment --comment \"{name}\" {pm} --dport {node_port} -j {ext}"
-            );
-            rule!(per_service, "-A {ext} -m comment --comment \"masquerade traffic for {name} external destinations\" -j {KUBE_MARK_MASQ}");
-            rule!(per_service, "-A {ext} -j {svc}");
+            creation_order.push(ext.clone());
+            nodeport_jumps.push((
+                ext.clone(),
+                format!("-A {KUBE_NODEPORTS} -m comment --comment \"{name}\" {pm} --dport {node_port} -j {ext}\n"),
+            ));
+            let mut ext_rules = String::new();
+            rule!(ext_rules, "-A {ext} -m comment --comment \"masquerade traffic for {name} external destinations\" -j {KUBE_MARK_MASQ}");
+            rule!(ext_rules, "-A {ext} -j {svc}");
+            service_chains.insert(ext, ext_rules);
         }
         if node.masquerade_all {
             rule!(
-                per_service,
+                svc_rules,
                 "-A {svc} -m comment --comment \"{name} cluster IP\" {dst} -j {KUBE_MARK_MASQ}"
             );
         } else if let Some(cidr) = &node.cluster_cidr {
             rule!(
-                per_service,
+                svc_rules,
                 "-A {svc} -m comment --comment \"{name} cluster IP\" {dst} ! -s {cidr} -j {KUBE_MARK_MASQ}"
             );
         }
@@ -460,26 +501,28 @@ pub fn render_model(model: &ProxyModel, node: &NodeContext) -> Ruleset {
             .collect();
         if let Some(timeout) = port.affinity_timeout {
             for (sep, endpoint) in &seps {
-                rule!(per_service, "-A {svc} -m comment --comment \"{name} -> {}\" -m recent --name {sep} --mask 255.255.255.255 --rsource --rcheck --seconds {timeout} --reap -j {sep}", endpoint.addr());
+                rule!(svc_rules, "-A {svc} -m comment --comment \"{name} -> {}\" -m recent --name {sep} --mask 255.255.255.255 --rsource --rcheck --seconds {timeout} --reap -j {sep}", endpoint.addr());
             }
         }
         let n = seps.len();
         for (i, (sep, endpoint)) in seps.iter().enumerate() {
             let addr = endpoint.addr();
             if i + 1 < n {
-                rule!(per_service, "-A {svc} -m comment --comment \"{name} -> {addr}\" -m statistic --mode random --probability {} -j {sep}", probability(n - i));
+                rule!(svc_rules, "-A {svc} -m comment --comment \"{name} -> {addr}\" -m statistic --mode random --probability {} -j {sep}", probability(n - i));
             } else {
                 rule!(
-                    per_service,
+                    svc_rules,
                     "-A {svc} -m comment --comment \"{name} -> {addr}\" -j {sep}"
                 );
             }
         }
-        for (sep, endpoint) in &seps {
-            service_chains.push(sep.clone());
+        service_chains.insert(svc, svc_rules);
+        for (sep, endpoint) in seps {
+            creation_order.push(sep.clone());
             let addr = endpoint.addr();
+            let mut sep_rules = String::new();
             rule!(
-                per_service,
+                sep_rules,
                 "-A {sep} -m comment --comment \"{name}\" -s {}/32 -j {KUBE_MARK_MASQ}",
                 endpoint.ip
             );
@@ -489,10 +532,16 @@ pub fn render_model(model: &ProxyModel, node: &NodeContext) -> Ruleset {
                 String::new()
             };
             rule!(
-                per_service,
+                sep_rules,
                 "-A {sep} -m comment --comment \"{name}\"{recent} {pm} -j DNAT --to-destination {addr}"
             );
+            service_chains.insert(sep, sep_rules);
         }
+    }
+    service_jumps.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    nodeport_jumps.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    for (_, jump) in &service_jumps {
+        nat_rules.push_str(jump);
     }
     // NodePorts last, as upstream insists.
     let nodeport_comment = "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\"";
@@ -509,57 +558,123 @@ pub fn render_model(model: &ProxyModel, node: &NodeContext) -> Ruleset {
             );
         }
     }
-    nat_rules.push_str(&per_service);
-
-    let mut text = String::with_capacity(filter_rules.len() + nat_rules.len() + 4096);
-    text.push_str("*filter\n");
-    for chain in FILTER_CHAINS {
-        rule!(text, ":{chain} - [0:0]");
+    for (_, jump) in &nodeport_jumps {
+        nat_rules.push_str(jump);
     }
-    text.push_str(&filter_rules);
-    text.push_str("COMMIT\n*nat\n");
-    for chain in NAT_CHAINS {
-        rule!(text, ":{chain} - [0:0]");
-    }
-    for chain in &service_chains {
-        rule!(text, ":{chain} - [0:0]");
-    }
-    text.push_str(&nat_rules);
-    text.push_str("COMMIT\n");
-    nat_chains.extend(service_chains);
+    rule!(
+        nat_rules,
+        "-A {KUBE_POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"
+    );
+    rule!(
+        nat_rules,
+        "-A {KUBE_POSTROUTING} -j MARK --xor-mark {MASQ_MARK}"
+    );
+    rule!(nat_rules, "-A {KUBE_POSTROUTING} -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully");
+    rule!(
+        nat_rules,
+        "-A {KUBE_MARK_MASQ} -j MARK --or-mark {MASQ_MARK}"
+    );
     Ruleset {
-        text,
-        nat_chains,
-        filter_chains,
+        filter_rules,
+        nat_rules,
+        service_chains,
+        creation_order,
     }
 }
 
-/// The text actually given to `iptables-restore`: the ruleset plus, in each table, the
-/// deletion of `stale` chains of ours that exist but are no longer rendered (declared first,
-/// which flushes them, then `-X`).
-pub fn restore_input(ruleset: &Ruleset, stale_nat: &[String], stale_filter: &[String]) -> String {
-    let mut out = String::with_capacity(ruleset.text.len() + 64 * (stale_nat.len() + 1));
-    let mut table = "";
-    for line in ruleset.text.lines() {
-        if let Some(name) = line.strip_prefix('*') {
-            table = if name == "nat" { "nat" } else { "filter" };
-        }
-        if line == "COMMIT" {
-            let stale = if table == "nat" {
-                stale_nat
-            } else {
-                stale_filter
-            };
-            for chain in stale {
-                let _ = writeln!(out, ":{chain} - [0:0]");
-            }
-            for chain in stale {
-                let _ = writeln!(out, "-X {chain}");
-            }
-        }
-        out.push_str(line);
+/// What the kernel is known to hold before a sync; it decides how much the sync writes.
+#[derive(Debug, Clone, Copy)]
+pub enum Baseline<'a> {
+    /// A full sync (at start, after a failure, on the periodic resync): every chain is declared
+    /// (which flushes it under `--noflush`) and refilled, and the chains of ours that exist
+    /// (`nat`, `filter`) but are no longer rendered are deleted.
+    Full {
+        nat: &'a BTreeSet<String>,
+        filter: &'a BTreeSet<String>,
+    },
+    /// The kernel holds exactly this ruleset (the last one applied): a partial sync. The fixed
+    /// chains are rewritten, per-service chains only when new or changed, chains gone since are
+    /// deleted, and unchanged per-service chains are not mentioned, so they stay as they are.
+    Applied(&'a Ruleset),
+}
+
+/// Above this many per-service chains written or deleted in one sync, the nat section starts
+/// with a chain-less `-S`. Reason: iptables-nft-restore keeps the name of every chain a command
+/// mentions in a sorted linked list (walked from the start on each command, to limit which
+/// chains it fetches from the kernel), which makes writing tens of thousands of chains
+/// quadratic: 10,000 services took minutes. A command naming no chain switches that off (the
+/// whole table is fetched instead, in one dump); `-S` is the one such command that changes
+/// nothing. Its listing goes to iptables-restore's stdout, which the executor discards.
+pub const LIST_ALL_CHAINS_ABOVE: usize = 1000;
+
+/// The text for `iptables-restore --noflush`: the `*filter` and `*nat` sections that bring the
+/// kernel from `baseline` to `new`, each applied atomically.
+pub fn restore_input(new: &Ruleset, baseline: &Baseline) -> String {
+    let (written, stale_nat, stale_filter): (Vec<&String>, Vec<String>, Vec<String>) =
+        match baseline {
+            Baseline::Full { nat, filter } => (
+                new.creation_order.iter().collect(),
+                nat.difference(&new.nat_chains()).cloned().collect(),
+                filter.difference(&new.filter_chains()).cloned().collect(),
+            ),
+            Baseline::Applied(old) => (
+                new.creation_order
+                    .iter()
+                    .filter(|chain| {
+                        old.service_chains.get(*chain) != new.service_chains.get(*chain)
+                    })
+                    .collect(),
+                old.service_chains
+                    .keys()
+                    .filter(|c| !new.service_chains.contains_key(*c))
+                    .cloned()
+                    .collect(),
+                Vec::new(),
+            ),
+        };
+    let size = new.filter_rules.len()
+        + new.nat_rules.len()
+        + written
+            .iter()
+            .map(|c| c.len() + 10 + new.service_chains[*c].len())
+            .sum::<usize>()
+        + 64 * (stale_nat.len() + stale_filter.len() + 8);
+    let mut out = String::with_capacity(size);
+    // Writing to a String cannot fail.
+    let line = |out: &mut String, text: std::fmt::Arguments| {
+        let _ = out.write_fmt(text);
         out.push('\n');
+    };
+    out.push_str("*filter\n");
+    for chain in FILTER_CHAINS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(stale_filter.iter().cloned())
+    {
+        line(&mut out, format_args!(":{chain} - [0:0]"));
     }
+    out.push_str(&new.filter_rules);
+    for chain in &stale_filter {
+        line(&mut out, format_args!("-X {chain}"));
+    }
+    out.push_str("COMMIT\n*nat\n");
+    if written.len() + stale_nat.len() > LIST_ALL_CHAINS_ABOVE {
+        out.push_str("-S\n");
+    }
+    for chain in NAT_CHAINS {
+        line(&mut out, format_args!(":{chain} - [0:0]"));
+    }
+    for chain in written.iter().copied().chain(stale_nat.iter()) {
+        line(&mut out, format_args!(":{chain} - [0:0]"));
+    }
+    out.push_str(&new.nat_rules);
+    for chain in &written {
+        out.push_str(&new.service_chains[*chain]);
+    }
+    for chain in &stale_nat {
+        line(&mut out, format_args!("-X {chain}"));
+    }
+    out.push_str("COMMIT\n");
     out
 }
 
@@ -1001,34 +1116,317 @@ mod tests {
         let before = render_model(&build_model(&services, [&two]), &ctx());
         let after_ep = render_model(&build_model(&services, [&one]), &ctx());
         let gone_sep = service_port_endpoint_chain_name("ns1/svc1:p80", "tcp", "10.180.0.2:80");
-        assert!(before.text.contains(&gone_sep));
-        assert!(!after_ep.text.contains(&gone_sep));
-        assert!(!after_ep.text.contains("10.180.0.2"));
-        assert!(before.nat_chains.contains(&gone_sep) && !after_ep.nat_chains.contains(&gone_sep));
+        let none = BTreeSet::new();
+        let full = |r: &Ruleset| {
+            restore_input(
+                r,
+                &Baseline::Full {
+                    nat: &none,
+                    filter: &none,
+                },
+            )
+        };
+        assert!(full(&before).contains(&gone_sep));
+        assert!(!full(&after_ep).contains(&gone_sep));
+        assert!(!full(&after_ep).contains("10.180.0.2"));
+        assert!(
+            before.nat_chains().contains(&gone_sep) && !after_ep.nat_chains().contains(&gone_sep)
+        );
 
         let after_svc = render_model(&build_model(&[], [&one]), &ctx());
-        assert!(!after_svc.text.contains("KUBE-SVC-"));
-        assert!(!after_svc.text.contains("KUBE-SEP-"));
-        assert!(!after_svc.text.contains("172.30.0.41"));
+        let text = full(&after_svc);
+        assert!(!text.contains("KUBE-SVC-"));
+        assert!(!text.contains("KUBE-SEP-"));
+        assert!(!text.contains("172.30.0.41"));
 
-        // The executor deletes what is no longer rendered.
+        // A full sync deletes what the kernel has and is no longer rendered.
         let stale: Vec<String> = before
-            .nat_chains
-            .difference(&after_svc.nat_chains)
+            .nat_chains()
+            .difference(&after_svc.nat_chains())
             .cloned()
             .collect();
         assert_eq!(stale.len(), 3, "{stale:?}");
-        let input = restore_input(&after_svc, &stale, &[]);
-        for chain in &stale {
-            assert!(input.contains(&format!(":{chain} - [0:0]\n")));
-            assert!(
-                input.contains(&format!("-X {chain}\nCOMMIT\n"))
-                    || input.contains(&format!("-X {chain}\n-X"))
-            );
+        let kernel_nat = before.nat_chains();
+        let input = restore_input(
+            &after_svc,
+            &Baseline::Full {
+                nat: &kernel_nat,
+                filter: &none,
+            },
+        );
+        // A partial sync from `before` deletes the same chains.
+        let partial = restore_input(&after_svc, &Baseline::Applied(&before));
+        for input in [&input, &partial] {
+            let nat = input.split("*nat").nth(1).unwrap();
+            for chain in &stale {
+                assert!(nat.contains(&format!(":{chain} - [0:0]\n")), "{input}");
+                assert!(nat.contains(&format!("-X {chain}\n")), "{input}");
+            }
+            assert!(nat.ends_with("COMMIT\n"));
+            assert!(nat.contains("-X KUBE-SVC-XPGD46QRK7WJZT7O"));
+            // Deleted last, after every rule that jumped to them is gone.
+            let last_rule = nat.rfind("\n-A ").unwrap();
+            assert!(nat.find("\n-X ").unwrap() > last_rule, "{input}");
         }
-        assert!(input.ends_with("COMMIT\n"));
-        let nat = input.split("*nat").nth(1).unwrap();
-        assert!(nat.contains("-X KUBE-SVC-XPGD46QRK7WJZT7O"));
+    }
+
+    /// The per-service chains a restore input declares in its nat section, and those it deletes.
+    fn declared_and_deleted(input: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let nat = input.split("*nat\n").nth(1).unwrap();
+        let declared = nat
+            .lines()
+            .filter_map(|l| l.strip_prefix(':'))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| !NAT_CHAINS.contains(c))
+            .map(str::to_string)
+            .collect();
+        let deleted = nat
+            .lines()
+            .filter_map(|l| l.strip_prefix("-X "))
+            .map(str::to_string)
+            .collect();
+        (declared, deleted)
+    }
+
+    #[test]
+    fn partial_syncs_write_only_changed_service_chains() {
+        let np = |name: &str, ip: &str| {
+            service(
+                "ns1",
+                name,
+                json!({"type": "NodePort", "clusterIP": ip, "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}),
+            )
+        };
+        let a = np("a", "172.30.0.1");
+        let b = np("b", "172.30.0.2");
+        let a_eps = slice("ns1", "a", "", "TCP", 8080, &[("10.180.0.1", None)]);
+        let b_two = slice(
+            "ns1",
+            "b",
+            "",
+            "TCP",
+            8080,
+            &[("10.180.0.2", None), ("10.180.0.3", None)],
+        );
+        let b_one = slice("ns1", "b", "", "TCP", 8080, &[("10.180.0.2", None)]);
+        let svc = |n: &str| service_port_chain_name(SVC_PREFIX, &format!("ns1/{n}"), "tcp");
+        let ext = |n: &str| service_port_chain_name(EXT_PREFIX, &format!("ns1/{n}"), "tcp");
+        let sep = |n: &str, ip: &str| {
+            service_port_endpoint_chain_name(&format!("ns1/{n}"), "tcp", &format!("{ip}:8080"))
+        };
+        let model = |services: &[Service], slices: &[&EndpointSlice]| {
+            render_model(&build_model(services, slices.iter().copied()), &ctx())
+        };
+        let only_a = model(std::slice::from_ref(&a), &[&a_eps]);
+        let both = model(&[a.clone(), b.clone()], &[&a_eps, &b_two]);
+        let b_shrunk = model(&[a.clone(), b.clone()], &[&a_eps, &b_one]);
+        let b_empty = model(&[a.clone(), b.clone()], &[&a_eps]);
+        let set = |names: &[String]| names.iter().cloned().collect::<BTreeSet<String>>();
+
+        struct Step<'a> {
+            name: &'a str,
+            from: &'a Ruleset,
+            to: &'a Ruleset,
+            declared: BTreeSet<String>,
+            deleted: BTreeSet<String>,
+        }
+        let steps = [
+            Step {
+                name: "nothing changed",
+                from: &both,
+                to: &both,
+                declared: set(&[]),
+                deleted: set(&[]),
+            },
+            Step {
+                name: "a service added: only its chains",
+                from: &only_a,
+                to: &both,
+                declared: set(&[
+                    svc("b"),
+                    ext("b"),
+                    sep("b", "10.180.0.2"),
+                    sep("b", "10.180.0.3"),
+                ]),
+                deleted: set(&[]),
+            },
+            Step {
+                name: "an endpoint gone: its SEP deleted, the SVC rewritten",
+                from: &both,
+                to: &b_shrunk,
+                declared: set(&[svc("b"), sep("b", "10.180.0.3")]),
+                deleted: set(&[sep("b", "10.180.0.3")]),
+            },
+            Step {
+                name: "no endpoints left: every chain of b deleted",
+                from: &b_shrunk,
+                to: &b_empty,
+                declared: set(&[svc("b"), ext("b"), sep("b", "10.180.0.2")]),
+                deleted: set(&[svc("b"), ext("b"), sep("b", "10.180.0.2")]),
+            },
+            Step {
+                name: "a service removed",
+                from: &both,
+                to: &only_a,
+                declared: set(&[
+                    svc("b"),
+                    ext("b"),
+                    sep("b", "10.180.0.2"),
+                    sep("b", "10.180.0.3"),
+                ]),
+                deleted: set(&[
+                    svc("b"),
+                    ext("b"),
+                    sep("b", "10.180.0.2"),
+                    sep("b", "10.180.0.3"),
+                ]),
+            },
+        ];
+        for step in steps {
+            let input = restore_input(step.to, &Baseline::Applied(step.from));
+            let (declared, deleted) = declared_and_deleted(&input);
+            assert_eq!(declared, step.declared, "{}:\n{input}", step.name);
+            assert_eq!(deleted, step.deleted, "{}:\n{input}", step.name);
+            // The fixed chains are always rewritten whole: KUBE-SERVICES lists every service
+            // with endpoints, whatever changed.
+            let nat = input.split("*nat\n").nth(1).unwrap();
+            for chain in NAT_CHAINS {
+                assert!(
+                    nat.contains(&format!(":{chain} - [0:0]\n")),
+                    "{}",
+                    step.name
+                );
+            }
+            for svc_chain in step
+                .to
+                .service_chains
+                .keys()
+                .filter(|c| c.starts_with(SVC_PREFIX))
+            {
+                assert!(
+                    nat.contains(&format!("-j {svc_chain}\n")),
+                    "{}: no jump to {svc_chain}",
+                    step.name
+                );
+            }
+            // Unchanged chains are not touched at all: no rule of theirs is written.
+            for (chain, _) in step
+                .to
+                .service_chains
+                .iter()
+                .filter(|(c, r)| step.from.service_chains.get(*c) == Some(r))
+            {
+                assert!(
+                    !nat.contains(&format!("-A {chain} ")),
+                    "{}: {chain}",
+                    step.name
+                );
+            }
+        }
+        // A full sync writes every chain.
+        let none = BTreeSet::new();
+        let input = restore_input(
+            &both,
+            &Baseline::Full {
+                nat: &none,
+                filter: &none,
+            },
+        );
+        let (declared, _) = declared_and_deleted(&input);
+        assert_eq!(
+            declared,
+            both.service_chains.keys().cloned().collect::<BTreeSet<_>>()
+        );
+    }
+
+    #[test]
+    fn jumps_are_ordered_for_iptables_restore_and_many_chains_list_first() {
+        let n = LIST_ALL_CHAINS_ABOVE / 3 + 1;
+        let services: Vec<Service> = (0..n)
+            .map(|i| {
+                service(
+                    "ns1",
+                    &format!("s{i}"),
+                    json!({"type": "NodePort", "clusterIP": format!("172.30.{}.{}", i / 250, i % 250 + 1), "ports": [{"port": 80, "nodePort": 30000 + i, "protocol": "TCP"}]}),
+                )
+            })
+            .collect();
+        let slices: Vec<EndpointSlice> = (0..n)
+            .map(|i| {
+                let ip = format!("10.180.{}.{}", i / 250, i % 250 + 1);
+                slice("ns1", &format!("s{i}"), "", "TCP", 8080, &[(&ip, None)])
+            })
+            .collect();
+        let ruleset = render_model(&build_model(&services, &slices), &ctx());
+        assert_eq!(ruleset.service_chains.len(), 3 * n);
+        // Chains are created service by service, every one once, not in name order.
+        assert_eq!(ruleset.creation_order.len(), 3 * n);
+        let created: BTreeSet<&String> = ruleset.creation_order.iter().collect();
+        assert!(created.iter().copied().eq(ruleset.service_chains.keys()));
+        assert!(!ruleset
+            .creation_order
+            .iter()
+            .eq(ruleset.service_chains.keys()));
+        assert_eq!(
+            ruleset.creation_order[..3],
+            [
+                service_port_chain_name(SVC_PREFIX, "ns1/s0", "tcp"),
+                service_port_chain_name(EXT_PREFIX, "ns1/s0", "tcp"),
+                service_port_endpoint_chain_name("ns1/s0", "tcp", "10.180.0.1:8080"),
+            ]
+        );
+        let targets = |chain: &str| -> Vec<String> {
+            ruleset
+                .nat_rules
+                .lines()
+                .filter(|l| l.starts_with(&format!("-A {chain} ")))
+                .filter_map(|l| l.split(" -j ").nth(1))
+                .map(str::to_string)
+                .collect()
+        };
+        let services_jumps = targets(KUBE_SERVICES);
+        assert_eq!(services_jumps.len(), n + 1);
+        assert_eq!(
+            services_jumps.last().map(String::as_str),
+            Some(KUBE_NODEPORTS)
+        );
+        let svc = &services_jumps[..n];
+        assert!(svc.windows(2).all(|w| w[0] > w[1]), "descending: {svc:?}");
+        let ext = targets(KUBE_NODEPORTS);
+        assert_eq!(ext.len(), n);
+        assert!(ext.windows(2).all(|w| w[0] > w[1]), "descending: {ext:?}");
+
+        // 3n chains > the threshold: a full sync lists first; a small partial sync does not.
+        let none = BTreeSet::new();
+        let full = restore_input(
+            &ruleset,
+            &Baseline::Full {
+                nat: &none,
+                filter: &none,
+            },
+        );
+        assert!(
+            full.contains("*nat\n-S\n:KUBE-SERVICES"),
+            "{}",
+            &full[..400]
+        );
+        assert_eq!(full.matches("\n-S\n").count(), 1);
+        let fewer = render_model(&build_model(&services[1..], &slices), &ctx());
+        let partial = restore_input(&ruleset, &Baseline::Applied(&fewer));
+        assert!(!partial.contains("\n-S\n"));
+        assert_eq!(declared_and_deleted(&partial).0.len(), 3);
+        // Deleting that many stale chains counts the same.
+        let empty = render_model(&ProxyModel::default(), &ctx());
+        let kernel = ruleset.nat_chains();
+        let cleanup = restore_input(
+            &empty,
+            &Baseline::Full {
+                nat: &kernel,
+                filter: &none,
+            },
+        );
+        assert!(cleanup.contains("*nat\n-S\n"));
+        assert_eq!(declared_and_deleted(&cleanup).1.len(), 3 * n);
     }
 
     #[test]

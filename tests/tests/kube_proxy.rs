@@ -10,9 +10,9 @@
 //! n2 ns    an off-cluster client for NodePorts
 //! ```
 //!
-//! The kubelet and the endpointslice controller are not part of these tests yet: "pods" are
-//! network namespaces with a server, and EndpointSlices are written through the API by the
-//! test, as the controller would. kube-proxy runs inside n1 and reaches the apiserver on the
+//! Here "pods" are network namespaces with a server and EndpointSlices are written through the
+//! API by the test, as the controller would, so every rule change is under the test's control;
+//! `kube_proxy_pods.rs` runs the same paths with real pods, kubelet and controller manager. kube-proxy runs inside n1 and reaches the apiserver on the
 //! hub's address, the real topology. Clients use `timeout N busybox wget -qO-`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -757,5 +757,77 @@ async fn keeps_running_and_retries_when_iptables_restore_fails() -> anyhow::Resu
     cluster
         .wait_nat("retry to succeed", |nat| !nat.contains(&gone))
         .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn partial_syncs_leave_unchanged_chains_and_the_periodic_full_sync_repairs_them(
+) -> anyhow::Result<()> {
+    let (cluster, ips) = web_cluster("").await?;
+    let n1 = cluster.n1.name().to_string();
+    // Somebody tampers with web-0's endpoint chain (a harmless rule after its DNAT).
+    let nat = cluster.iptables_save("nat").await?;
+    let sep = nat
+        .lines()
+        .find(|l| l.contains(&format!("--to-destination {}:8080", ips[0])))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .context("SEP chain of web-0")?
+        .to_string();
+    let tamper = [
+        "-t",
+        "nat",
+        "-A",
+        sep.as_str(),
+        "-m",
+        "comment",
+        "--comment",
+        "tampered",
+        "-j",
+        "RETURN",
+    ];
+    ns_ok(&n1, "iptables", &tamper).await?;
+    // web-2's endpoint goes: a partial sync rewrites the Service's chain and deletes web-2's,
+    // and leaves web-0's chain as it is, tampering included.
+    cluster
+        .apply(&slice_yaml("web", "TCP", 8080, &[&ips[0], &ips[1]]))
+        .await?;
+    let gone = format!("--to-destination {}:8080", ips[2]);
+    cluster
+        .wait_nat("web-2 removed", |nat| !nat.contains(&gone))
+        .await?;
+    let nat = cluster.iptables_save("nat").await?;
+    assert!(
+        nat.contains(&format!("-A {sep} -m comment --comment tampered -j RETURN")),
+        "a partial sync rewrote an unchanged chain:\n{nat}"
+    );
+    assert!(
+        !nat.contains("--probability 0.3333"),
+        "the Service's chain was rewritten for two endpoints:\n{nat}"
+    );
+    // The periodic full sync (--sync-period 10s) rewrites every chain: the tampering goes.
+    cluster
+        .wait_nat("the full resync to repair web-0's chain", |nat| {
+            !nat.contains("tampered")
+        })
+        .await?;
+    let metrics = cluster
+        .http_in_n1(10249, "/metrics")
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        count("kubeproxy_sync_partial_proxy_rules_duration_seconds_count") >= 1,
+        "{metrics}"
+    );
+    assert!(
+        count("kubeproxy_sync_full_proxy_rules_duration_seconds_count") >= 2,
+        "{metrics}"
+    );
     Ok(())
 }
