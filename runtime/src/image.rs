@@ -249,7 +249,8 @@ impl ImageStore {
         fs::read(&p).ctx("read image config", &p)
     }
 
-    fn store_config(&self, config_json: &[u8]) -> Result<()> {
+    /// Keeps an image config blob (`tag` re-records images from it).
+    pub fn store_config(&self, config_json: &[u8]) -> Result<()> {
         let dir = self.root.join("configs");
         fs::create_dir_all(&dir).ctx("create dir", &dir)?;
         let p = dir.join(hex_of(&sha256_bytes(config_json)));
@@ -325,146 +326,57 @@ impl ImageStore {
 
     /// Imports a docker-save or OCI-layout archive (plain or gzip tar). Returns the images.
     pub fn import_archive(&self, archive: &Path) -> Result<Vec<ImageRecord>> {
+        let extracted = self.extract_archive(archive)?;
+        let mut out = Vec::new();
+        for image in &extracted.images {
+            for (layer, diff_id) in image.layers.iter().zip(&image.diff_ids) {
+                let f = fs::File::open(layer).ctx("open layer", layer)?;
+                self.unpack_layer(f, diff_id)?;
+            }
+            self.store_config(&image.config)?;
+            out.push(self.add_image(&image.config, &image.tags, &[])?);
+        }
+        Ok(out)
+    }
+
+    /// Unpacks a docker-save or OCI-layout archive (plain or gzip tar) into scratch space and
+    /// reads its images: what `import` stores and `push` uploads. The scratch copy goes when
+    /// the result is dropped.
+    pub fn extract_archive(&self, archive: &Path) -> Result<ExtractedArchive> {
         let bad = |reason: String| RuntimeError::Archive {
             path: archive.to_path_buf(),
             reason,
         };
-        let tmp = self
+        let dir = self
             .tmp_dir()
             .join(format!("import-{}", uuid::Uuid::new_v4().simple()));
-        fs::create_dir_all(&tmp).ctx("create dir", &tmp)?;
-        let result = (|| {
-            let mut f = fs::File::open(archive).ctx("open", archive)?;
-            let mut magic = [0u8; 2];
-            let n = f.read(&mut magic).ctx("read", archive)?;
-            f.rewind().ctx("rewind", archive)?;
-            let mut ar: tar::Archive<Box<dyn Read>> = if n == 2 && magic == [0x1f, 0x8b] {
-                tar::Archive::new(Box::new(flate2::read::GzDecoder::new(f)))
-            } else {
-                tar::Archive::new(Box::new(f))
-            };
-            ar.unpack(&tmp)
-                .map_err(|e| bad(format!("not a tar archive: {e}")))?;
-            if tmp.join("manifest.json").is_file() {
-                self.import_docker_save(&tmp, &bad)
-            } else if tmp.join("index.json").is_file() {
-                self.import_oci_layout(&tmp, &bad)
-            } else {
-                Err(bad(
-                    "neither manifest.json (docker save) nor index.json (OCI layout) found".into(),
-                ))
-            }
-        })();
-        let _ = fs::remove_dir_all(&tmp);
-        result
-    }
-
-    fn import_docker_save(
-        &self,
-        dir: &Path,
-        bad: &dyn Fn(String) -> RuntimeError,
-    ) -> Result<Vec<ImageRecord>> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Entry {
-            config: String,
-            #[serde(default)]
-            repo_tags: Option<Vec<String>>,
-            layers: Vec<String>,
-        }
-        let data = fs::read(dir.join("manifest.json")).ctx("read", dir.join("manifest.json"))?;
-        let entries: Vec<Entry> =
-            serde_json::from_slice(&data).map_err(|e| bad(format!("manifest.json: {e}")))?;
-        let mut out = Vec::new();
-        for e in entries {
-            let config_path =
-                safe_join(dir, &e.config).ok_or_else(|| bad(format!("bad path {}", e.config)))?;
-            let config = fs::read(&config_path).ctx("read", &config_path)?;
-            let cfg: ConfigFile = serde_json::from_slice(&config)
-                .map_err(|err| bad(format!("config {}: {err}", e.config)))?;
-            if cfg.rootfs.diff_ids.len() != e.layers.len() {
-                return Err(bad("layer count differs from config diff_ids".into()));
-            }
-            for (layer, diff_id) in e.layers.iter().zip(&cfg.rootfs.diff_ids) {
-                let p = safe_join(dir, layer).ok_or_else(|| bad(format!("bad path {layer}")))?;
-                let f = fs::File::open(&p).ctx("open layer", &p)?;
-                self.unpack_layer(f, diff_id)?;
-            }
-            self.store_config(&config)?;
-            let tags = e
-                .repo_tags
-                .unwrap_or_default()
-                .iter()
-                .map(|t| Reference::parse(t).map(|r| r.full()))
-                .collect::<Result<Vec<_>>>()?;
-            out.push(self.add_image(&config, &tags, &[])?);
-        }
-        Ok(out)
-    }
-
-    fn import_oci_layout(
-        &self,
-        dir: &Path,
-        bad: &dyn Fn(String) -> RuntimeError,
-    ) -> Result<Vec<ImageRecord>> {
-        #[derive(Deserialize)]
-        struct Descriptor {
-            digest: String,
-            #[serde(default)]
-            annotations: BTreeMap<String, String>,
-        }
-        #[derive(Deserialize)]
-        struct Index {
-            manifests: Vec<Descriptor>,
-        }
-        #[derive(Deserialize)]
-        struct Manifest {
-            config: Descriptor,
-            layers: Vec<Descriptor>,
-        }
-        let blob = |d: &str| -> Result<PathBuf> {
-            if !is_digest(d) {
-                return Err(bad(format!("bad digest {d}")));
-            }
-            Ok(dir.join("blobs/sha256").join(hex_of(d)))
+        fs::create_dir_all(&dir).ctx("create dir", &dir)?;
+        let mut extracted = ExtractedArchive {
+            dir,
+            images: Vec::new(),
         };
-        let data = fs::read(dir.join("index.json")).ctx("read", dir.join("index.json"))?;
-        let index: Index =
-            serde_json::from_slice(&data).map_err(|e| bad(format!("index.json: {e}")))?;
-        let mut out = Vec::new();
-        for m in index.manifests {
-            let mp = blob(&m.digest)?;
-            let mdata = fs::read(&mp).ctx("read manifest", &mp)?;
-            let manifest: Manifest = serde_json::from_slice(&mdata)
-                .map_err(|e| bad(format!("manifest {}: {e}", m.digest)))?;
-            let cp = blob(&manifest.config.digest)?;
-            let config = fs::read(&cp).ctx("read config", &cp)?;
-            let cfg: ConfigFile =
-                serde_json::from_slice(&config).map_err(|e| bad(format!("config: {e}")))?;
-            if cfg.rootfs.diff_ids.len() != manifest.layers.len() {
-                return Err(bad("layer count differs from config diff_ids".into()));
-            }
-            for (layer, diff_id) in manifest.layers.iter().zip(&cfg.rootfs.diff_ids) {
-                let p = blob(&layer.digest)?;
-                let f = fs::File::open(&p).ctx("open layer", &p)?;
-                self.unpack_layer(f, diff_id)?;
-            }
-            self.store_config(&config)?;
-            let mut tags = Vec::new();
-            for key in [
-                "io.containerd.image.name",
-                "org.opencontainers.image.ref.name",
-            ] {
-                if let Some(name) = m.annotations.get(key) {
-                    if let Ok(r) = Reference::parse(name) {
-                        tags.push(r.full());
-                        break;
-                    }
-                }
-            }
-            out.push(self.add_image(&config, &tags, &[])?);
-        }
-        Ok(out)
+        let dir = extracted.dir.clone();
+        let mut f = fs::File::open(archive).ctx("open", archive)?;
+        let mut magic = [0u8; 2];
+        let n = f.read(&mut magic).ctx("read", archive)?;
+        f.rewind().ctx("rewind", archive)?;
+        let mut ar: tar::Archive<Box<dyn Read>> = if n == 2 && magic == [0x1f, 0x8b] {
+            tar::Archive::new(Box::new(flate2::read::GzDecoder::new(f)))
+        } else {
+            tar::Archive::new(Box::new(f))
+        };
+        ar.unpack(&dir)
+            .map_err(|e| bad(format!("not a tar archive: {e}")))?;
+        extracted.images = if dir.join("manifest.json").is_file() {
+            read_docker_save(&dir, &bad)?
+        } else if dir.join("index.json").is_file() {
+            read_oci_layout(&dir, &bad)?
+        } else {
+            return Err(bad(
+                "neither manifest.json (docker save) nor index.json (OCI layout) found".into(),
+            ));
+        };
+        Ok(extracted)
     }
 
     /// Bytes and inodes used by the store.
@@ -478,6 +390,151 @@ impl ImageStore {
     pub fn root(&self) -> &Path {
         &self.root
     }
+}
+
+/// The layer diff ids an image config lists, bottom first.
+pub fn config_diff_ids(config_json: &[u8]) -> Result<Vec<String>> {
+    let cfg: ConfigFile = serde_json::from_slice(config_json).map_err(|e| {
+        RuntimeError::InvalidArgument(format!(
+            "image config {} is not valid: {e}",
+            sha256_bytes(config_json)
+        ))
+    })?;
+    Ok(cfg.rootfs.diff_ids)
+}
+
+/// One image of an extracted archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveImage {
+    /// The config blob, byte for byte (its sha256 is the image id).
+    pub config: Vec<u8>,
+    /// Layer files (tar or tar.gz), bottom first.
+    pub layers: Vec<PathBuf>,
+    /// The config's diff ids, one per layer.
+    pub diff_ids: Vec<String>,
+    /// Normalised references the archive names the image by.
+    pub tags: Vec<String>,
+}
+
+/// An archive unpacked into the store's scratch space, removed on drop.
+#[derive(Debug)]
+pub struct ExtractedArchive {
+    dir: PathBuf,
+    pub images: Vec<ArchiveImage>,
+}
+
+impl Drop for ExtractedArchive {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn read_docker_save(dir: &Path, bad: &dyn Fn(String) -> RuntimeError) -> Result<Vec<ArchiveImage>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        config: String,
+        #[serde(default)]
+        repo_tags: Option<Vec<String>>,
+        layers: Vec<String>,
+    }
+    let data = fs::read(dir.join("manifest.json")).ctx("read", dir.join("manifest.json"))?;
+    let entries: Vec<Entry> =
+        serde_json::from_slice(&data).map_err(|e| bad(format!("manifest.json: {e}")))?;
+    let mut out = Vec::new();
+    for e in entries {
+        let config_path =
+            safe_join(dir, &e.config).ok_or_else(|| bad(format!("bad path {}", e.config)))?;
+        let config = fs::read(&config_path).ctx("read", &config_path)?;
+        let cfg: ConfigFile = serde_json::from_slice(&config)
+            .map_err(|err| bad(format!("config {}: {err}", e.config)))?;
+        if cfg.rootfs.diff_ids.len() != e.layers.len() {
+            return Err(bad("layer count differs from config diff_ids".into()));
+        }
+        let layers = e
+            .layers
+            .iter()
+            .map(|l| safe_join(dir, l).ok_or_else(|| bad(format!("bad path {l}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let tags = e
+            .repo_tags
+            .unwrap_or_default()
+            .iter()
+            .map(|t| Reference::parse(t).map(|r| r.full()))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(ArchiveImage {
+            config,
+            layers,
+            diff_ids: cfg.rootfs.diff_ids,
+            tags,
+        });
+    }
+    Ok(out)
+}
+
+fn read_oci_layout(dir: &Path, bad: &dyn Fn(String) -> RuntimeError) -> Result<Vec<ArchiveImage>> {
+    #[derive(Deserialize)]
+    struct Descriptor {
+        digest: String,
+        #[serde(default)]
+        annotations: BTreeMap<String, String>,
+    }
+    #[derive(Deserialize)]
+    struct Index {
+        manifests: Vec<Descriptor>,
+    }
+    #[derive(Deserialize)]
+    struct Manifest {
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+    }
+    let blob = |d: &str| -> Result<PathBuf> {
+        if !is_digest(d) {
+            return Err(bad(format!("bad digest {d}")));
+        }
+        Ok(dir.join("blobs/sha256").join(hex_of(d)))
+    };
+    let data = fs::read(dir.join("index.json")).ctx("read", dir.join("index.json"))?;
+    let index: Index =
+        serde_json::from_slice(&data).map_err(|e| bad(format!("index.json: {e}")))?;
+    let mut out = Vec::new();
+    for m in index.manifests {
+        let mp = blob(&m.digest)?;
+        let mdata = fs::read(&mp).ctx("read manifest", &mp)?;
+        let manifest: Manifest = serde_json::from_slice(&mdata)
+            .map_err(|e| bad(format!("manifest {}: {e}", m.digest)))?;
+        let cp = blob(&manifest.config.digest)?;
+        let config = fs::read(&cp).ctx("read config", &cp)?;
+        let cfg: ConfigFile =
+            serde_json::from_slice(&config).map_err(|e| bad(format!("config: {e}")))?;
+        if cfg.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(bad("layer count differs from config diff_ids".into()));
+        }
+        let layers = manifest
+            .layers
+            .iter()
+            .map(|l| blob(&l.digest))
+            .collect::<Result<Vec<_>>>()?;
+        let mut tags = Vec::new();
+        for key in [
+            "io.containerd.image.name",
+            "org.opencontainers.image.ref.name",
+        ] {
+            if let Some(name) = m.annotations.get(key) {
+                if let Ok(r) = Reference::parse(name) {
+                    tags.push(r.full());
+                    break;
+                }
+            }
+        }
+        out.push(ArchiveImage {
+            config,
+            layers,
+            diff_ids: cfg.rootfs.diff_ids,
+            tags,
+        });
+    }
+    Ok(out)
 }
 
 /// Joins a relative archive path onto `dir`, refusing absolute paths and `..`.

@@ -354,10 +354,19 @@ impl Runtime {
         if rec.host_network {
             cmd.arg("--host-network");
         }
-        let (pid, line) = spawn_helper(cmd).await?;
+        if sandbox_shares_pid(&decode::<cri::PodSandboxConfig>(&rec.config_pb)) {
+            cmd.arg("--share-pid");
+        }
+        let (helper_pid, line) = spawn_helper(cmd).await?;
+        // With a pod pid namespace the namespaces are held by the helper's child (PID 1
+        // there), whose pid the helper answers with.
+        let pid = match line.strip_prefix("ok") {
+            Some(rest) => rest.trim().parse().unwrap_or(helper_pid),
+            None => helper_pid,
+        };
         rec.pause_pid = pid;
         rec.pause_start = shim::proc_start_time(pid).unwrap_or(0);
-        if line != "ok" {
+        if !line.starts_with("ok") {
             return Err(RuntimeError::Failed(format!("pause process: {line}")));
         }
         for p in self.cgroups.procs_files(&rec.cgroup) {
@@ -742,16 +751,7 @@ impl Runtime {
             } else {
                 dir.join("container.log")
             };
-            let share_pid = sc
-                .namespace_options
-                .as_ref()
-                .is_some_and(|n| n.pid == cri::NamespaceMode::Pod as i32)
-                || sbc
-                    .linux
-                    .as_ref()
-                    .and_then(|l| l.security_context.as_ref())
-                    .and_then(|s| s.namespace_options.as_ref())
-                    .is_some_and(|n| n.pid == cri::NamespaceMode::Pod as i32);
+            let share_pid = joins_pod_pid_namespace(&sbc, sc.namespace_options.as_ref());
             let cspec = ContainerSpec {
                 id: id.clone(),
                 rootfs: dir.join("rootfs"),
@@ -1079,6 +1079,40 @@ impl Runtime {
         ))
     }
 
+    /// What a streaming Exec needs of a running container: its full id, the state directory
+    /// the `nsexec` helper reads, and the pid of its init process (whose `/proc/<pid>/root`
+    /// holds the container's own `/dev/pts`). Fails as ExecSync does.
+    pub fn exec_target(&self, id: &str) -> Result<(String, PathBuf, i32)> {
+        let c = self.container(id)?;
+        match self.observe(&c.id) {
+            Observed::Running(started) => Ok((c.id.clone(), self.state_dir(&c.id), started.pid)),
+            _ => Err(RuntimeError::BadState {
+                id: c.id.clone(),
+                state: "not running",
+                what: "cannot exec in it",
+            }),
+        }
+    }
+
+    /// Where a PortForward connects: the full id of a ready sandbox and the network namespace
+    /// to connect in (`None` for a host-network pod, whose ports are the node's own).
+    pub fn port_forward_target(&self, id: &str) -> Result<(String, Option<PathBuf>)> {
+        let sb = self.sandbox(id)?;
+        if self.sandbox_state(&sb) != cri::PodSandboxState::SandboxReady {
+            return Err(RuntimeError::BadState {
+                id: sb.id.clone(),
+                state: "not ready",
+                what: "cannot forward ports to it",
+            });
+        }
+        let netns = (!sb.host_network).then(|| {
+            sb.netns
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("/proc/{}/ns/net", sb.pause_pid)))
+        });
+        Ok((sb.id.clone(), netns))
+    }
+
     /// ContainerStats.
     pub fn container_stats(&self, id: &str) -> Result<cri::ContainerStats> {
         let r = self.container(id)?;
@@ -1287,6 +1321,28 @@ async fn spawn_helper(mut cmd: tokio::process::Command) -> Result<(i32, String)>
     Ok((pid, line))
 }
 
+/// Whether the sandbox asks for one pid namespace shared by its containers (CRI pid mode POD,
+/// shareProcessNamespace), held by the pause process as its PID 1.
+fn sandbox_shares_pid(config: &cri::PodSandboxConfig) -> bool {
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.pid == cri::NamespaceMode::Pod as i32)
+}
+
+/// Whether a container joins its pod's pid namespace rather than getting its own. Only a
+/// sandbox started with a pod pid namespace has one to join (the pause's namespace otherwise
+/// is the node's); a container may still ask for its own (CONTAINER).
+fn joins_pod_pid_namespace(
+    sandbox: &cri::PodSandboxConfig,
+    container: Option<&cri::NamespaceOption>,
+) -> bool {
+    sandbox_shares_pid(sandbox)
+        && container.is_none_or(|n| n.pid != cri::NamespaceMode::Container as i32)
+}
+
 /// Bind-mounts the network namespace of `pid` at `path`, so it outlives the process.
 fn bind_netns(pid: i32, path: &Path) -> Result<()> {
     if let Some(p) = path.parent() {
@@ -1328,6 +1384,37 @@ mod tests {
             exit_reason(&e(128, false, Some("boom"))),
             ("StartError".into(), "boom".into())
         );
+    }
+
+    #[test]
+    fn only_a_pod_pid_namespace_is_joined() {
+        let ns = |pid: cri::NamespaceMode| cri::NamespaceOption {
+            pid: pid as i32,
+            ..Default::default()
+        };
+        let sandbox = |opt: Option<cri::NamespaceOption>| cri::PodSandboxConfig {
+            linux: Some(cri::LinuxPodSandboxConfig {
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: opt,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        use cri::NamespaceMode::{Container, Node, Pod};
+        let cases = [
+            (sandbox(Some(ns(Pod))), Some(ns(Pod)), true),
+            (sandbox(Some(ns(Pod))), None, true),
+            (sandbox(Some(ns(Pod))), Some(ns(Container)), false),
+            (sandbox(Some(ns(Container))), Some(ns(Pod)), false),
+            (sandbox(Some(ns(Node))), Some(ns(Pod)), false),
+            (sandbox(None), Some(ns(Pod)), false),
+            (cri::PodSandboxConfig::default(), None, false),
+        ];
+        for (i, (sb, ctr, want)) in cases.iter().enumerate() {
+            assert_eq!(joins_pod_pid_namespace(sb, ctr.as_ref()), *want, "case {i}");
+        }
     }
 
     #[test]

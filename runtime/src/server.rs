@@ -27,6 +27,20 @@ pub fn status(e: RuntimeError) -> Status {
     }
 }
 
+/// Maps a failed pull to a gRPC code, naming the image.
+pub fn registry_status(image: &str, e: crate::registry::RegistryError) -> Status {
+    use crate::registry::RegistryError as E;
+    let msg = format!("pull {image}: {e}");
+    match e {
+        E::NotFound { .. } => Status::not_found(msg),
+        E::Unreachable { .. } => Status::unavailable(msg),
+        E::Unauthorized { .. } => Status::permission_denied(msg),
+        E::Unsupported(_) => Status::failed_precondition(msg),
+        E::Protocol { .. } => Status::internal(msg),
+        E::Store(e) => status(e),
+    }
+}
+
 /// The CRI services sharing one [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct Cri {
@@ -200,10 +214,22 @@ impl RuntimeService for Cri {
             exit_code,
         }))
     }
-    async fn exec(&self, _: Request<cri::ExecRequest>) -> R<cri::ExecResponse> {
-        Err(Status::unimplemented(
-            "streaming Exec is not implemented yet; use ExecSync",
-        ))
+    async fn exec(&self, r: Request<cri::ExecRequest>) -> R<cri::ExecResponse> {
+        let server = crate::streaming::installed()
+            .ok_or_else(|| Status::unavailable("the streaming server is not running"))?;
+        let url = server.prepare_exec(r.into_inner()).map_err(status)?;
+        Ok(Response::new(cri::ExecResponse { url }))
+    }
+    async fn port_forward(
+        &self,
+        r: Request<cri::PortForwardRequest>,
+    ) -> R<cri::PortForwardResponse> {
+        let server = crate::streaming::installed()
+            .ok_or_else(|| Status::unavailable("the streaming server is not running"))?;
+        let url = server
+            .prepare_port_forward(r.into_inner())
+            .map_err(status)?;
+        Ok(Response::new(cri::PortForwardResponse { url }))
     }
     async fn container_stats(
         &self,
@@ -319,22 +345,57 @@ impl ImageService for Cri {
         &self,
         r: Request<cri::ImageStatusRequest>,
     ) -> R<cri::ImageStatusResponse> {
-        let spec = r.into_inner().image.map(|i| i.image).unwrap_or_default();
+        let r = r.into_inner();
+        let spec = r.image.map(|i| i.image).unwrap_or_default();
         let img = self.rt.images.find(&spec).map_err(status)?;
+        let mut info = std::collections::HashMap::new();
+        if let (true, Some(i)) = (r.verbose, &img) {
+            // As containerd: the image config under `imageSpec`, for tools that show it.
+            info.insert(
+                "info".to_string(),
+                serde_json::json!({"imageSpec": {"config": i.config}}).to_string(),
+            );
+        }
         Ok(Response::new(cri::ImageStatusResponse {
             image: img.as_ref().map(image_of),
-            info: Default::default(),
+            info,
         }))
     }
     async fn pull_image(&self, r: Request<cri::PullImageRequest>) -> R<cri::PullImageResponse> {
-        let spec = r.into_inner().image.map(|i| i.image).unwrap_or_default();
-        // Present images need no pull.
-        if let Some(img) = self.rt.images.find(&spec).map_err(status)? {
-            return Ok(Response::new(cri::PullImageResponse { image_ref: img.id }));
+        let r = r.into_inner();
+        let spec = r.image.map(|i| i.image).unwrap_or_default();
+        let reference = crate::reference::Reference::parse(&spec).map_err(status)?;
+        let credentials = r.auth.and_then(|a| {
+            crate::registry::Credentials::from_cri(
+                &a.username,
+                &a.password,
+                &a.auth,
+                &a.registry_token,
+            )
+        });
+        let platform = crate::registry::default_platform();
+        match crate::registry::pull(&self.rt.images, &reference, &platform, credentials).await {
+            Ok(img) => {
+                tracing::info!(image = %reference.full(), id = %img.id, "pulled");
+                Ok(Response::new(cri::PullImageResponse { image_ref: img.id }))
+            }
+            Err(
+                e @ (crate::registry::RegistryError::Unreachable { .. }
+                | crate::registry::RegistryError::Unsupported(_)),
+            ) => {
+                // Images imported offline (the busybox of tests and demos) stay usable by a
+                // kubelet whose pull policy says Always when their registry is out of reach
+                // (or speaks only HTTPS).
+                match self.rt.images.find(&spec).map_err(status)? {
+                    Some(img) => {
+                        tracing::warn!(image = %reference.full(), "{e}; using the local image");
+                        Ok(Response::new(cri::PullImageResponse { image_ref: img.id }))
+                    }
+                    None => Err(registry_status(&spec, e)),
+                }
+            }
+            Err(e) => Err(registry_status(&spec, e)),
         }
-        Err(Status::unimplemented(format!(
-            "pulling {spec} from a registry is not implemented yet; import an archive with `tinykube-runtime import`"
-        )))
     }
     async fn remove_image(
         &self,

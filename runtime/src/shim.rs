@@ -6,14 +6,17 @@
 //!   subreaper, so it waits for the container itself, copies its stdout/stderr into the CRI
 //!   log and writes `exit.json` when it ends. It does not depend on the daemon: the daemon may
 //!   restart or be killed meanwhile.
-//! - `pause`: the sandbox's process holding new net/ipc/uts namespaces; reaps zombies, exits
-//!   on SIGTERM.
-//! - `nsexec <state-dir> -- cmd...`: runs a command inside a running container (ExecSync).
+//! - `pause`: the sandbox's process holding new net/ipc/uts namespaces (and, for a pod that
+//!   shares its process namespace, PID 1 of a new pid namespace the containers join); reaps
+//!   zombies, exits on SIGTERM.
+//! - `nsexec <state-dir> -- cmd...`: runs a command inside a running container (ExecSync and
+//!   streaming Exec); when its stdin is a terminal (tty=1) the command gets it as its
+//!   controlling terminal.
 //!
 //! These modes run single-threaded until they fork, as `setns`/`unshare` require.
 
 use std::fs;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -614,6 +617,19 @@ fn find_program(args: &[String], env: &[String]) -> Result<PathBuf> {
         })
 }
 
+/// This process's capability bounding set (`CapBnd` in `/proc/self/status`); all bits when
+/// it cannot be read, so that capset reports the real problem.
+fn own_bounding_set() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 fn drop_privileges(spec: &ContainerSpec) -> Result<()> {
     let last_cap = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -633,7 +649,13 @@ fn drop_privileges(spec: &ContainerSpec) -> Result<()> {
     nix::unistd::setgroups(&groups).sys("setgroups")?;
     nix::unistd::setresgid(spec.gid.into(), spec.gid.into(), spec.gid.into()).sys("setgid")?;
     nix::unistd::setresuid(spec.uid.into(), spec.uid.into(), spec.uid.into()).sys("setuid")?;
-    let caps = if spec.uid == 0 { spec.capabilities } else { 0 };
+    // Capabilities outside our own bounding set cannot be gained (capset fails with EPERM);
+    // a privileged container gets every capability the machine lets us hand out, as Docker.
+    let caps = if spec.uid == 0 {
+        spec.capabilities & own_bounding_set()
+    } else {
+        0
+    };
     crate::sys::capset(caps, caps, 0)?;
     crate::sys::clear_ambient();
     if spec.no_new_privs {
@@ -657,9 +679,15 @@ fn exec(program: &Path, args: &[String], env: &[String]) -> Result<Never> {
     })
 }
 
-/// Entry of `tinykube-runtime pause [--hostname H] [--host-network]`: unshares the sandbox's
-/// namespaces, prints `ok`, then sleeps reaping zombies until SIGTERM/SIGINT.
-pub fn run_pause(hostname: &str, host_network: bool) -> i32 {
+/// Entry of `tinykube-runtime pause [--hostname H] [--host-network] [--share-pid]`: unshares
+/// the sandbox's namespaces, prints `ok <pid>` (the pid that holds them), then sleeps reaping
+/// zombies until SIGTERM/SIGINT.
+///
+/// With `--share-pid` (CRI pid mode POD, shareProcessNamespace) the pause process must be PID 1
+/// of a new pid namespace that the pod's containers join, as upstream's pause is: unsharing a
+/// pid namespace only moves the children, so this process forks the pause into it and stays
+/// behind as its waiter (so it never lingers as a zombie), exiting when the pause does.
+pub fn run_pause(hostname: &str, host_network: bool, share_pid: bool) -> i32 {
     let _ = nix::unistd::setsid();
     let mut flags = CloneFlags::CLONE_NEWIPC;
     if !host_network {
@@ -676,21 +704,92 @@ pub fn run_pause(hostname: &str, host_network: bool) -> i32 {
         }
     }
     if !host_network {
-        // Bring loopback up even without a CNI loopback plugin.
+        // Bring loopback up even without a CNI loopback plugin. Done before the pid namespace
+        // exists: the first process forked into it becomes its PID 1.
         let _ = std::process::Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status();
     }
+    if !share_pid {
+        let signals = block_pause_signals();
+        announce_and_detach(std::process::id() as i32);
+        return pause_loop(&signals);
+    }
+    match fork_pid_namespace_init() {
+        Ok(child) => {
+            announce_and_detach(child.as_raw());
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => return code,
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+                    Ok(_) | Err(nix::Error::EINTR) => continue,
+                    Err(_) => return 2,
+                }
+            }
+        }
+        Err(e) => {
+            println!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Creates a pid namespace and forks its PID 1, the pause loop. Returns in the parent once
+/// the child is ready (its signals blocked, so a SIGTERM right after `ok` is not lost), with
+/// the child's pid; the child never returns.
+fn fork_pid_namespace_init() -> Result<Pid> {
+    unshare(CloneFlags::CLONE_NEWPID).sys("unshare pid")?;
+    let (ready_r, ready_w) = pipe()?;
+    match crate::sys::fork()? {
+        ForkResult::Child => {
+            drop(ready_r);
+            let signals = block_pause_signals();
+            // Our stdout is the daemon's pipe: only the parent answers on it.
+            if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdout(&null);
+            }
+            let _ = (&ready_w).write_all(b"r");
+            drop(ready_w);
+            std::process::exit(pause_loop(&signals));
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            let mut ready = Vec::new();
+            let _ = (&ready_r).read_to_end(&mut ready);
+            if ready != b"r" {
+                let _ = waitpid(child, None);
+                return Err(RuntimeError::Failed(
+                    "pause process died before it was ready".into(),
+                ));
+            }
+            Ok(child)
+        }
+    }
+}
+
+/// Blocks the signals the pause loop waits for. Blocked signals stay pending even for the
+/// PID 1 of a pid namespace, which otherwise drops signals it has no handler for.
+fn block_pause_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
         set.add(s);
     }
     let _ = set.thread_block();
-    println!("ok");
+    set
+}
+
+/// Tells the daemon which pid holds the sandbox's namespaces, then lets go of its pipe.
+fn announce_and_detach(pause_pid: i32) {
+    println!("ok {pause_pid}");
     let _ = std::io::stdout().flush();
     if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdout(&null);
     }
+}
+
+/// Reaps zombies (as PID 1 of a shared pid namespace it adopts the pod's orphans) until
+/// SIGTERM/SIGINT.
+fn pause_loop(set: &SigSet) -> i32 {
     loop {
         match set.wait() {
             Ok(Signal::SIGCHLD) => {
@@ -753,9 +852,16 @@ fn nsexec_inner(state_dir: &Path, cmd: &[String]) -> Result<i32> {
             crate::sys::set_parent_death_signal();
             let r = (|| -> Result<Never> {
                 let _ = nix::unistd::chdir(spec.cwd.as_str());
-                let program = find_program(cmd, &spec.env)?;
+                let env = exec_env(&spec.env, std::io::stdin().is_terminal());
+                if std::io::stdin().is_terminal() {
+                    // A streaming exec with tty=1 hands us a pty slave: make it our controlling
+                    // terminal, as a login would, so ^C and job control work inside.
+                    nix::unistd::setsid().sys("setsid")?;
+                    crate::sys::set_controlling_terminal()?;
+                }
+                let program = find_program(cmd, &env)?;
                 drop_privileges(&spec)?;
-                exec(&program, cmd, &spec.env)
+                exec(&program, cmd, &env)
             })();
             match r {
                 Ok(never) => match never {},
@@ -777,6 +883,17 @@ fn nsexec_inner(state_dir: &Path, cmd: &[String]) -> Result<i32> {
             }
         },
     }
+}
+
+/// The environment of an exec'd command: the container's, plus `TERM=xterm` on a terminal
+/// when the image sets no TERM (as container runtimes do for tty processes), so full-screen
+/// programs work.
+pub fn exec_env(container_env: &[String], tty: bool) -> Vec<String> {
+    let mut env = container_env.to_vec();
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    env
 }
 
 /// Kills `pid` with `signal`, ignoring a vanished process.
@@ -809,6 +926,19 @@ mod tests {
             cri_log_line(ts, "stdout", false, b"hi"),
             b"2024-01-02T03:04:05.123456789Z stdout F hi\n".to_vec()
         );
+    }
+
+    #[test]
+    fn tty_exec_gets_a_term_unless_the_image_sets_one() {
+        let cases: &[(&[&str], bool, &[&str])] = &[
+            (&["PATH=/bin"], false, &["PATH=/bin"]),
+            (&["PATH=/bin"], true, &["PATH=/bin", "TERM=xterm"]),
+            (&["TERM=vt100"], true, &["TERM=vt100"]),
+        ];
+        for (env, tty, want) in cases {
+            let env: Vec<String> = env.iter().map(|e| e.to_string()).collect();
+            assert_eq!(exec_env(&env, *tty), *want, "{env:?} tty={tty}");
+        }
     }
 
     #[test]

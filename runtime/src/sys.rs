@@ -180,3 +180,119 @@ pub fn fs_magic(path: &Path) -> Option<i64> {
 
 /// `NSFS_MAGIC`: a bind-mounted namespace file.
 pub const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// A pseudo-terminal pair: the master the daemon reads and writes, the slave the exec'd
+/// process gets as its stdin, stdout and stderr.
+#[derive(Debug)]
+pub struct Pty {
+    pub master: std::os::fd::OwnedFd,
+    pub slave: std::os::fd::OwnedFd,
+}
+
+/// Allocates a pty from the devpts instance whose multiplexer is `ptmx` (a container's own
+/// `/dev/pts/ptmx`, reached through `/proc/<pid>/root`), so the process inside sees its
+/// terminal as `/dev/pts/N` of its own `/dev`. The slave comes from `TIOCGPTPEER`, which
+/// opens the peer of this very master without a path lookup.
+pub fn open_pty(ptmx: &Path) -> Result<Pty> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let master = nix::fcntl::open(
+        ptmx,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|source| RuntimeError::Sys {
+        what: format!("open {}", ptmx.display()),
+        source,
+    })?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one c_int through the pointer, which points to a live local;
+    // master is an open pty master.
+    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
+    if r != 0 {
+        return Err(last_os_error(format!("unlock pty {}", ptmx.display())));
+    }
+    // SAFETY: TIOCGPTPEER takes integer open flags and returns a new file descriptor (or -1);
+    // master is an open pty master.
+    let fd = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(last_os_error(format!(
+            "open the peer of {}",
+            ptmx.display()
+        )));
+    }
+    // SAFETY: fd was just returned by the kernel as a new descriptor nobody else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(Pty { master, slave })
+}
+
+/// Sets the window size of the terminal `fd` (`TIOCSWINSZ`); the kernel sends SIGWINCH to
+/// its foreground process group.
+pub fn set_window_size(fd: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one struct winsize through the pointer, which points to a live
+    // local; a bad fd only makes the call fail.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    if r != 0 {
+        return Err(last_os_error("set terminal window size".into()));
+    }
+    Ok(())
+}
+
+/// Makes the terminal on stdin the controlling terminal of the calling process, which must
+/// be a session leader (`TIOCSCTTY`), so the shell gets job control and ^C reaches it.
+pub fn set_controlling_terminal() -> Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal from another session).
+    let r = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) };
+    if r != 0 {
+        return Err(last_os_error("make stdin the controlling terminal".into()));
+    }
+    Ok(())
+}
+
+/// Puts `fd` in non-blocking mode and registers it with tokio's reactor, for a pty master the
+/// daemon reads and writes without tying up a thread.
+pub fn async_fd(
+    fd: std::os::fd::OwnedFd,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    // SAFETY: an OwnedFd owns its descriptor: it stays open, and as_raw_fd returns that same
+    // descriptor, until the OwnedFd (moved into the AsyncFd) is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(std::io::Error::from)
+}
+
+/// Connects to `address` from inside the network namespace at `netns` (a pod's, for
+/// PortForward). The `setns` happens on a thread of its own that ends right after, so no
+/// thread that runs anything else ever changes namespace; the socket stays in the namespace
+/// it was created in. Blocks for up to `timeout` plus the thread's start.
+pub fn connect_in_netns(
+    netns: &Path,
+    address: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> std::io::Result<std::net::TcpStream> {
+    let netns = netns.to_path_buf();
+    std::thread::Builder::new()
+        .name("netns-connect".into())
+        .spawn(move || {
+            let namespace = std::fs::File::open(&netns)?;
+            nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            std::net::TcpStream::connect_timeout(&address, timeout)
+        })?
+        .join()
+        .map_err(|_| std::io::Error::other("the netns connect thread panicked"))?
+}

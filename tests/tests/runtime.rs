@@ -27,7 +27,7 @@ struct Env {
     rt: RuntimeServiceClient<Channel>,
     img: ImageServiceClient<Channel>,
     // Declared last: dropped after the daemon.
-    _network: Network,
+    network: Network,
 }
 
 impl Env {
@@ -47,7 +47,9 @@ impl Env {
                 "cniVersion": "1.0.0", "name": "tinykube",
                 "plugins": [
                     {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
+                     "hairpinMode": true,
                      "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                              "routes": [{"dst": "0.0.0.0/0"}],
                               "dataDir": dir.path().join("ipam")}},
                     {"type": "portmap", "capabilities": {"portMappings": true}},
                     {"type": "loopback"}
@@ -86,10 +88,25 @@ impl Env {
             daemon: None,
             rt: RuntimeServiceClient::new(Channel::from_static("http://unused").connect_lazy()),
             img: ImageServiceClient::new(Channel::from_static("http://unused").connect_lazy()),
-            _network: network,
+            network,
         };
         env.start().await?;
         Ok(env)
+    }
+
+    /// Runs `tinykube-runtime` as a client of this daemon (its socket and store), bounded.
+    async fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        let mut cmd = tokio::process::Command::new(binary_path("tinykube-runtime")?);
+        cmd.arg("--listen")
+            .arg(self.socket())
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        Ok(tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .map_err(|_| anyhow::anyhow!("tinykube-runtime {args:?} did not finish in 60s"))??)
     }
 
     fn socket(&self) -> PathBuf {
@@ -599,6 +616,55 @@ async fn limits_security_and_volumes() -> anyhow::Result<()> {
         ps.contains("sleep 3600") && ps.contains("sleep 3601"),
         "{ps}"
     );
+    assert_eq!(
+        env.exec(&other, &["cat", "/proc/1/cmdline"])
+            .await?
+            .0
+            .split('\0')
+            .nth(1),
+        Some("pause"),
+        "PID 1 of the pod is not its pause process"
+    );
+    // Only the pod's processes are visible: pause, both sleeps and this exec's shell and
+    // cats, never a process of the node (such as this test).
+    let listing = env
+        .exec(
+            &other,
+            &[
+                "sh",
+                "-c",
+                "for p in /proc/[0-9]*; do echo \"${p#/proc/} $(cat $p/cmdline | tr '\\0' ' ')\"; done",
+            ],
+        )
+        .await?
+        .0;
+    let commands: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, cmd)| cmd.trim()))
+        .filter(|cmd| !cmd.is_empty())
+        .collect();
+    let test_cmdline = std::fs::read_to_string("/proc/self/cmdline")?.replace('\0', " ");
+    assert!(
+        !commands.contains(&test_cmdline.trim()),
+        "the test process is visible in the pod: {listing}"
+    );
+    for cmd in &commands {
+        assert!(
+            ["sleep 360", "sh -c ", "cat ", "tr "]
+                .iter()
+                .any(|p| cmd.starts_with(p))
+                || cmd.contains(" pause --hostname "),
+            "process {cmd:?} from outside the pod is visible: {listing}"
+        );
+    }
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| c.starts_with("sleep 360"))
+            .count(),
+        2,
+        "{listing}"
+    );
 
     // OOM: a process that exceeds its memory limit is killed and reported OOMKilled.
     let mut hog = busybox(
@@ -746,6 +812,672 @@ async fn fifty_pods_leave_nothing_behind() -> anyhow::Result<()> {
             .remove_container(cri::RemoveContainerRequest { container_id: c })
             .await?;
         env.remove_pod(&pod).await?;
+    }
+    env.assert_clean();
+    Ok(())
+}
+
+/// The distro's docker-registry and a token server on the node's loopback, where the daemon
+/// pulls from. The registry uses distribution's "silly" auth: it answers every request without
+/// an `Authorization` header with a Bearer challenge naming our token server, so every client
+/// must go through the challenge/token flow (any token is then accepted). The token server is
+/// busybox httpd with a CGI script that logs each request's query string.
+struct Registry {
+    registry: Process,
+    _tokens: Process,
+    token_queries: PathBuf,
+}
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+impl Registry {
+    async fn start(env: &Env) -> anyhow::Result<Registry> {
+        let dir = env.dir.path().join("registry");
+        let cgi = dir.join("www/cgi-bin");
+        std::fs::create_dir_all(&cgi)?;
+        let token_queries = dir.join("token-queries.log");
+        let script = cgi.join("token");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$QUERY_STRING\" >> {}\nprintf 'Content-Type: application/json\\r\\n\\r\\n{{\"token\":\"tinykube-test-token\"}}'\n",
+                token_queries.display()
+            ),
+        )?;
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(&script)
+            .status()?;
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {REGISTRY}\nauth:\n  silly:\n    realm: http://127.0.0.1:5001/cgi-bin/token\n    service: tinykube-test\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let registry = tinykube_tests::Launch::program("/usr/bin/docker-registry")
+            .netns(env.node.name())
+            .args([std::ffi::OsStr::new("serve"), config.as_os_str()])
+            .spawn()?;
+        let tokens = tinykube_tests::Launch::program("/bin/busybox")
+            .netns(env.node.name())
+            .args(["httpd", "-f", "-p", "127.0.0.1:5001", "-h"])
+            .arg(dir.join("www"))
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = env
+                .node
+                .exec_async(
+                    "/usr/bin/timeout",
+                    &[
+                        "5",
+                        "/bin/busybox",
+                        "wget",
+                        "-q",
+                        "-O-",
+                        "http://127.0.0.1:5000/v2/",
+                    ],
+                    Duration::from_secs(10),
+                )
+                .await?;
+            // Up and asking for authentication.
+            if out.stderr.contains("401") {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "docker-registry did not come up: {out:?}\n{}",
+                registry.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Registry {
+            registry,
+            _tokens: tokens,
+            token_queries,
+        })
+    }
+
+    fn token_queries(&self) -> String {
+        std::fs::read_to_string(&self.token_queries).unwrap_or_default()
+    }
+}
+
+impl Env {
+    /// `tinykube-runtime push` run inside the node (where the registry listens); returns the
+    /// pushed digest.
+    async fn push(&self, reference: &str, extra: &[&str]) -> anyhow::Result<String> {
+        let bin = binary_path("tinykube-runtime")?.display().to_string();
+        let root = self.dir.path().join("push-root").display().to_string();
+        let tar = self.dir.path().join("busybox.tar").display().to_string();
+        let mut args = vec![bin.as_str(), "--root", &root, "push"];
+        args.extend_from_slice(extra);
+        args.extend([tar.as_str(), reference]);
+        let out = self
+            .node
+            .exec_async(
+                "/usr/bin/timeout",
+                &[&["60"], args.as_slice()].concat(),
+                Duration::from_secs(70),
+            )
+            .await?;
+        anyhow::ensure!(out.status.success(), "push {reference}: {out:?}");
+        // "<tag>: digest: sha256:... size: N", as docker push ends.
+        let digest = out
+            .stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .ok_or_else(|| anyhow::anyhow!("no digest in {out:?}"))?;
+        Ok(digest.to_string())
+    }
+
+    async fn pull(&mut self, image: &str) -> Result<String, tonic::Status> {
+        Ok(self
+            .img
+            .pull_image(cri::PullImageRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+                auth: None,
+                sandbox_config: None,
+            })
+            .await?
+            .into_inner()
+            .image_ref)
+    }
+
+    async fn image_status(&mut self, image: &str) -> anyhow::Result<Option<cri::Image>> {
+        Ok(self
+            .img
+            .image_status(cri::ImageStatusRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await?
+            .into_inner()
+            .image)
+    }
+
+    fn unpacked_layers(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("root/images/layers"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_from_a_registry_with_token_auth_and_runs_the_image() -> anyhow::Result<()> {
+    let mut env = Env::new().await?;
+    let registry = Registry::start(&env).await?;
+    // The image pushed three ways: Docker schema2, OCI, and an OCI index over the OCI one.
+    let docker_digest = env
+        .push(&format!("{REGISTRY}/tinykube/busybox:docker"), &[])
+        .await?;
+    let oci_digest = env
+        .push(
+            &format!("{REGISTRY}/tinykube/busybox:oci"),
+            &["--format", "oci"],
+        )
+        .await?;
+    let index_digest = env
+        .push(
+            &format!("{REGISTRY}/tinykube/busybox:multi"),
+            &["--format", "oci", "--index"],
+        )
+        .await?;
+    assert_ne!(docker_digest, oci_digest);
+    assert_ne!(oci_digest, index_digest);
+    let queries = registry.token_queries();
+    assert!(
+        queries.contains("service=tinykube-test")
+            && queries.contains("scope=repository%3Atinykube%2Fbusybox%3Apull%2Cpush"),
+        "push did not ask the token server for push access: {queries}"
+    );
+
+    // Forget the imported copy so the pull really downloads, gunzips and unpacks the layer.
+    let imported = env.image_status("busybox").await?.unwrap().id;
+    env.img
+        .remove_image(cri::RemoveImageRequest {
+            image: Some(cri::ImageSpec {
+                image: imported.clone(),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    assert_eq!(env.unpacked_layers(), 0);
+
+    let id = env
+        .pull(&format!("{REGISTRY}/tinykube/busybox:docker"))
+        .await?;
+    // Same config blob, same image id as the archive it was pushed from.
+    assert_eq!(id, imported);
+    assert_eq!(env.unpacked_layers(), 1);
+    assert!(
+        registry
+            .token_queries()
+            .contains("scope=repository%3Atinykube%2Fbusybox%3Apull"),
+        "{}",
+        registry.token_queries()
+    );
+    // The OCI manifest and the index resolve to the same image; its layer is not fetched
+    // again (the store already has that diff id).
+    let blob_gets_before = registry
+        .registry
+        .log()
+        .matches("GET /v2/tinykube/busybox/blobs/")
+        .count();
+    assert_eq!(
+        env.pull(&format!("{REGISTRY}/tinykube/busybox:oci"))
+            .await?,
+        id
+    );
+    assert_eq!(
+        env.pull(&format!("{REGISTRY}/tinykube/busybox:multi"))
+            .await?,
+        id
+    );
+    let blob_gets = registry
+        .registry
+        .log()
+        .matches("GET /v2/tinykube/busybox/blobs/")
+        .count();
+    // Only the config blob, once per pull.
+    assert_eq!(
+        blob_gets - blob_gets_before,
+        2,
+        "{}",
+        registry.registry.log()
+    );
+    assert_eq!(env.unpacked_layers(), 1);
+    let by_digest = format!("{REGISTRY}/tinykube/busybox@{oci_digest}");
+    assert_eq!(env.pull(&by_digest).await?, id);
+    let img = env.image_status(&id).await?.unwrap();
+    for tag in ["docker", "oci", "multi"] {
+        assert!(
+            img.repo_tags
+                .contains(&format!("{REGISTRY}/tinykube/busybox:{tag}")),
+            "{img:?}"
+        );
+    }
+    for digest in [&docker_digest, &oci_digest, &index_digest] {
+        assert!(
+            img.repo_digests
+                .contains(&format!("{REGISTRY}/tinykube/busybox@{digest}")),
+            "{img:?}"
+        );
+    }
+
+    // The pulled image runs.
+    let pod = env.run_pod("pulled").await?;
+    let mut c = busybox("c", &["sh", "-c", "echo from the registry"]);
+    c.image = Some(cri::ImageSpec {
+        image: format!("{REGISTRY}/tinykube/busybox:multi"),
+        ..Default::default()
+    });
+    let ctr = env.run(&pod, "pulled", c).await?;
+    let st = env.wait_exited(&ctr).await?;
+    assert_eq!(st.exit_code, 0, "{st:?}");
+    assert!(std::fs::read_to_string(&st.log_path)?.contains("stdout F from the registry"));
+
+    // Unknown images, a digest that does not match, and an unreachable registry: clear errors.
+    let e = env
+        .pull(&format!("{REGISTRY}/tinykube/nosuchimage:1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+    assert!(e.message().contains("nosuchimage"), "{e}");
+    let e = env
+        .pull(&format!("{REGISTRY}/tinykube/busybox:nosuchtag"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+    assert!(e.message().contains("MANIFEST_UNKNOWN"), "{e}");
+    let wrong = format!("{REGISTRY}/tinykube/busybox@sha256:{}", "0".repeat(64));
+    let e = env.pull(&wrong).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+    let e = env
+        .pull("127.0.0.1:1/tinykube/busybox:1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    assert!(e.message().contains("unreachable"), "{e}");
+    let e = env.pull("Not A Reference").await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+
+    env.remove_pod(&pod).await?;
+    env.assert_clean();
+    Ok(())
+}
+
+/// `wget` from another node's namespace, bounded (busybox wget's own -T crashes).
+async fn fetch_from(node: &Node, url: &str) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = node
+            .exec_async(
+                "/usr/bin/timeout",
+                &["5", "/bin/busybox", "wget", "-q", "-O-", url],
+                Duration::from_secs(10),
+            )
+            .await?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "GET {url} from {}: {out:?}",
+            node.name()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn nat_rules(node: &Node) -> anyhow::Result<String> {
+    Ok(node.exec("iptables-save", &["-t", "nat"])?.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_ports_and_host_network() -> anyhow::Result<()> {
+    let mut env = Env::new().await?;
+    let client = env.network.add_node()?;
+    let node_ip = env.node.ip().to_string();
+
+    // hostPort: the portmap plugin DNATs the node's port 8081 to the pod's port 80.
+    let mut sb = env.sandbox_config("ported");
+    sb.port_mappings = vec![cri::PortMapping {
+        protocol: cri::Protocol::Tcp as i32,
+        container_port: 80,
+        host_port: 8081,
+        host_ip: String::new(),
+    }];
+    let pod = env
+        .rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(sb),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
+    env.run(
+        &pod,
+        "ported",
+        busybox(
+            "web",
+            &[
+                "sh",
+                "-c",
+                "mkdir /www && echo via-hostport > /www/index.html && exec httpd -f -p 80 -h /www",
+            ],
+        ),
+    )
+    .await?;
+    let body = fetch_from(&client, &format!("http://{node_ip}:8081/")).await?;
+    assert_eq!(body.trim(), "via-hostport");
+    assert!(nat_rules(&env.node)?.contains("8081"), "no portmap rule");
+    env.remove_pod(&pod).await?;
+    let rules = nat_rules(&env.node)?;
+    assert!(!rules.contains("8081"), "portmap rules left: {rules}");
+
+    // hostNetwork: no own network or UTS namespace: the node's interfaces, address and name.
+    let mut sb = env.sandbox_config("hostnet");
+    sb.hostname = String::new();
+    sb.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            // As the kubelet sends it for a hostNetwork pod.
+            namespace_options: Some(cri::NamespaceOption {
+                network: cri::NamespaceMode::Node as i32,
+                pid: cri::NamespaceMode::Container as i32,
+                ipc: cri::NamespaceMode::Pod as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let pod = env
+        .rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(sb),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
+    let ctr = env
+        .run(
+            &pod,
+            "hostnet",
+            busybox(
+                "web",
+                &["sh", "-c", "mkdir /www && echo via-host-network > /www/index.html && exec httpd -f -p 8082 -h /www"],
+            ),
+        )
+        .await?;
+    let addrs = env.exec(&ctr, &["ip", "-o", "addr"]).await?.0;
+    assert!(addrs.contains(&format!("inet {node_ip}/")), "{addrs}");
+    assert!(
+        addrs.contains("cni0"),
+        "the node's bridge is not visible: {addrs}"
+    );
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+    assert_eq!(
+        env.exec(&ctr, &["hostname"]).await?.0.trim(),
+        host_name.trim()
+    );
+    // Reached on the node's own address, no port mapping involved.
+    let body = fetch_from(&client, &format!("http://{node_ip}:8082/")).await?;
+    assert_eq!(body.trim(), "via-host-network");
+    // The pid namespace is still the container's own.
+    assert_eq!(
+        env.exec(&ctr, &["cat", "/proc/1/comm"]).await?.0.trim(),
+        "httpd"
+    );
+    env.remove_pod(&pod).await?;
+    env.assert_clean();
+    Ok(())
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_like_cli_drives_the_daemon() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let client = env.network.add_node()?;
+    let node_ip = env.node.ip().to_string();
+    let www = env.dir.path().join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join("index.html"), "served from the host\n")?;
+    let volume = format!("{}:/www:ro", www.display());
+
+    // What `docker run -d -p 8080:80 --memory 500m --cpus .5` does.
+    let out = env
+        .cli(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "8080:80",
+            "--memory",
+            "500m",
+            "--cpus",
+            ".5",
+            "-e",
+            "GREETING=hello there",
+            "-v",
+            &volume,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ])
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(id.len(), 64, "{out:?}");
+
+    let body = fetch_from(&client, &format!("http://{node_ip}:8080/")).await?;
+    assert_eq!(body, "served from the host\n");
+    let ps = stdout(&env.cli(&["ps"]).await?);
+    let lines: Vec<&str> = ps.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID")
+            && ["IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+                .iter()
+                .all(|c| lines[0].contains(c)),
+        "{ps}"
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.ends_with("web"))
+        .expect("web in ps");
+    assert!(row.starts_with(&id[..12]), "{ps}");
+    assert!(row.contains("\"httpd -f -p 80 -h /…\""), "{ps}");
+    assert!(
+        row.contains("Up ") && row.contains("0.0.0.0:8080->80/tcp"),
+        "{ps}"
+    );
+
+    // The limits land in the container's cgroups: quota 50000 per 100000, 500 MiB.
+    let inspect: serde_json::Value =
+        serde_json::from_slice(&env.cli(&["inspect", "web"]).await?.stdout)?;
+    let c = &inspect[0];
+    assert_eq!(c["Id"], id.as_str());
+    assert_eq!(c["State"]["Status"], "running");
+    assert_eq!(c["HostConfig"]["Memory"], 500 << 20);
+    assert_eq!(c["HostConfig"]["NanoCpus"], 500_000_000);
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+        "8080"
+    );
+    let pod_dir = std::fs::read_dir(Path::new("/sys/fs/cgroup/cpu").join(&env.cgroup_parent))?
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let ctr_cg = pod_dir.join(&id[..16]);
+    assert_eq!(
+        std::fs::read_to_string(ctr_cg.join("cpu.cfs_quota_us"))?.trim(),
+        "50000"
+    );
+    let mem = Path::new("/sys/fs/cgroup/memory").join(ctr_cg.strip_prefix("/sys/fs/cgroup/cpu")?);
+    assert_eq!(
+        std::fs::read_to_string(mem.join("memory.limit_in_bytes"))?.trim(),
+        (500u64 << 20).to_string()
+    );
+
+    // exec: output and exit code; -it is refused with a clear message.
+    let out = env
+        .cli(&["exec", "web", "sh", "-c", "echo $GREETING; exit 3"])
+        .await?;
+    assert_eq!(
+        (stdout(&out).trim(), out.status.code()),
+        ("hello there", Some(3))
+    );
+    let out = env.cli(&["exec", "-it", "web", "sh"]).await?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("streaming Exec"),
+        "{out:?}"
+    );
+
+    // A second container with the same name is refused as docker refuses it.
+    let out = env
+        .cli(&["run", "-d", "--name", "web", "busybox", "true"])
+        .await?;
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already in use"),
+        "{out:?}"
+    );
+
+    // Foreground run: output streamed to the right streams, exit code passed on, --rm.
+    let out = env
+        .cli(&[
+            "run",
+            "--rm",
+            "--name",
+            "once",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 4",
+        ])
+        .await?;
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+
+    // logs [-f] of a detached container.
+    let out = env
+        .cli(&[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one; sleep 1; echo two",
+        ])
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    let out = env.cli(&["logs", "-f", "talker"]).await?;
+    assert_eq!(stdout(&out), "one\ntwo\n");
+    let out = env.cli(&["logs", "--tail", "1", "talker"]).await?;
+    assert_eq!(stdout(&out), "two\n");
+
+    // stop, ps -a, rm; removing a running container needs -f.
+    let out = env.cli(&["rm", "web"]).await?;
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("running"),
+        "{out:?}"
+    );
+    assert_eq!(
+        stdout(&env.cli(&["stop", "-t", "1", "web"]).await?),
+        "web\n"
+    );
+    let ps = stdout(&env.cli(&["ps"]).await?);
+    assert!(!ps.contains("web"), "{ps}");
+    let ps = stdout(&env.cli(&["ps", "-a"]).await?);
+    assert!(
+        ps.lines()
+            .any(|l| l.ends_with("web") && l.contains("Exited (")),
+        "{ps}"
+    );
+    assert!(!ps.contains("once"), "--rm left the container: {ps}");
+    assert!(env.cli(&["rm", "web", "talker"]).await?.status.success());
+    let out = env
+        .cli(&["run", "-d", "--name", "forced", "busybox", "sleep", "3600"])
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    assert!(env.cli(&["rm", "-f", "forced"]).await?.status.success());
+    let ps = stdout(&env.cli(&["ps", "-a"]).await?);
+    assert_eq!(ps.lines().count(), 1, "{ps}");
+
+    // -d --rm: a helper removes the container once it exits.
+    let out = env
+        .cli(&["run", "-d", "--rm", "--name", "gone", "busybox", "true"])
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ps = stdout(&env.cli(&["ps", "-a"]).await?);
+        if !ps.contains("gone") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run -d --rm left the container: {ps}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // images, and clear errors for what is not there.
+    let out = std::process::Command::new(binary_path("tinykube-runtime")?)
+        .args(["--listen", "/nonexistent/runtime.sock", "ps"])
+        .output()?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Is tinykube-runtime running?"),
+        "{out:?}"
+    );
+    let images = stdout(&env.cli(&["images"]).await?);
+    assert!(
+        images
+            .lines()
+            .any(|l| l.starts_with("busybox ") && l.contains("latest")),
+        "{images}"
+    );
+    let out = env.cli(&["logs", "nosuch"]).await?;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No such container: nosuch"),
+        "{out:?}"
+    );
+    let out = env.cli(&["run", "-p", "80", "busybox", "true"]).await?;
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let out = env
+        .cli(&["run", "--memory", "1x", "busybox", "true"])
+        .await?;
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let out = env.cli(&["run", "busybox", "/no/such/binary"]).await?;
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let leftover = stdout(&env.cli(&["ps", "-a"]).await?);
+    for line in leftover.lines().skip(1) {
+        let name = line.split_whitespace().last().unwrap_or_default();
+        env.cli(&["rm", "-f", name]).await?;
     }
     env.assert_clean();
     Ok(())
