@@ -2,6 +2,7 @@
 //! get, list, watch, create, update, patch and delete behave the same for all of them, with
 //! the per-kind differences (defaults, validation, status, subresources) declared elsewhere.
 
+use crate::apply;
 use crate::body::{self, Wanted};
 use crate::filter::Filter;
 use crate::kinds;
@@ -22,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,13 +50,26 @@ pub struct ApiState {
 
 type Shared = Arc<ApiState>;
 
-/// The etcd key prefix of a resource, shared by every namespace.
+/// The etcd key prefix of a resource, shared by every namespace. A resource stored as another
+/// (events.k8s.io/v1 Events are core/v1 Events, as upstream) uses that one's keys.
 pub fn storage_resource(resource: &Resource) -> String {
-    match resource.group {
-        "" | "apps" | "discovery.k8s.io" | "coordination.k8s.io" => resource.plural.to_string(),
-        // Stored apart from core/v1 events: the two versions are not converted into each other.
-        group => format!("{group}/{}", resource.plural),
+    let stored = stored_as(resource)
+        .shared_with()
+        .and_then(|qualified| {
+            resources::RESOURCES
+                .iter()
+                .find(|r| r.qualified() == qualified)
+        })
+        .unwrap_or(resource);
+    match stored.group {
+        "" | "apps" | "discovery.k8s.io" | "coordination.k8s.io" => stored.plural.to_string(),
+        group => format!("{group}/{}", stored.plural),
     }
+}
+
+/// How `resource`'s objects are stored, and so converted on the way in and out.
+fn stored_as(resource: &Resource) -> kinds::StoredAs {
+    kinds::StoredAs::of(&resource.qualified())
 }
 
 fn key_for(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
@@ -73,9 +88,18 @@ impl ApiState {
         shutdown: CancellationToken,
     ) -> Arc<ApiState> {
         let mut caches = HashMap::new();
+        // One cache per etcd prefix: resources that share a storage share its cache.
+        let mut by_prefix: HashMap<String, Arc<WatchCache>> = HashMap::new();
         for resource in resources::RESOURCES {
-            let cache = WatchCache::new(prefix_for(resource, None));
-            tokio::spawn(cache.clone().run(store.clone(), shutdown.clone()));
+            let prefix = prefix_for(resource, None);
+            let cache = by_prefix
+                .entry(prefix.clone())
+                .or_insert_with(|| {
+                    let cache = WatchCache::new(prefix);
+                    tokio::spawn(cache.clone().run(store.clone(), shutdown.clone()));
+                    cache
+                })
+                .clone();
             caches.insert(resource.qualified(), cache);
         }
         Arc::new(ApiState {
@@ -325,6 +349,7 @@ async fn dispatch(
     uri: Uri,
     headers: HeaderMap,
     RawQuery(raw_query): RawQuery,
+    upgrade: Option<axum::Extension<tinykube_component_base::upgrade::OnUpgrade>>,
     body: Body,
 ) -> Response {
     let Ok(target) = parse_path(uri.path()) else {
@@ -348,7 +373,8 @@ async fn dispatch(
         key = %format!("{}/{}", target.namespace.as_deref().unwrap_or(""), target.name.as_deref().unwrap_or("")),
     );
     let _enter = span.enter();
-    let result = route(&state, &method, target, &headers, &query, body).await;
+    let upgrade = upgrade.map(|axum::Extension(upgrade)| upgrade);
+    let result = route(&state, &method, target, &headers, &query, body, upgrade).await;
     match result {
         Ok(response) => response,
         Err(error) => {
@@ -365,6 +391,7 @@ async fn route(
     headers: &HeaderMap,
     query: &Query,
     body: Bytes,
+    upgrade: Option<tinykube_component_base::upgrade::OnUpgrade>,
 ) -> Result<Response, ApiError> {
     use Subresource::*;
     let wants = body::wanted(headers);
@@ -384,7 +411,12 @@ async fn route(
             ))
         }
         ("GET", true, Some(Log)) => pod_log(state, &target, query).await,
-        ("GET" | "POST", true, Some(Exec)) => Err(exec_not_built(state, &target).await),
+        ("GET" | "POST", true, Some(Exec)) => {
+            pod_exec(state, &target, method, headers, query, upgrade).await
+        }
+        ("GET" | "POST", true, Some(PortForward)) => {
+            pod_port_forward(state, &target, method, headers, query, upgrade).await
+        }
         ("POST", false, None) => create(state, &target, headers, query, body).await,
         ("POST", true, Some(Binding)) => bind(state, &target, headers, body).await,
         ("PUT", true, Some(Scale)) => {
@@ -409,27 +441,45 @@ async fn route(
             let new = body::parse_object(headers, &body)?;
             check_identity(&target, &new)?;
             let precondition = Some(resource_version(&new)).filter(|rv| *rv > 0);
-            write_with_retries(
-                state,
-                &target,
-                sub,
-                query,
-                precondition,
-                |_| Ok(new.clone()),
-            )
+            let manager = field_manager(query, headers);
+            write_with_retries(state, &target, (sub, &manager), query, precondition, |_| {
+                Ok(new.clone())
+            })
             .await
+        }
+        ("PATCH", true, None) if patch_type(headers)? == PatchType::ApplyPatch => {
+            server_side_apply(state, &target, query, body).await
         }
         ("PATCH", true, sub @ (None | Some(Status))) => {
             let patch_type = patch_type(headers)?;
             body::check_size(&body)?;
+            if query.get("force").is_some() {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "PatchOptions",
+                    "",
+                    vec![FieldError::forbidden(
+                        "force",
+                        "may not be specified for non-apply patch",
+                    )],
+                ));
+            }
             let qualified = target.resource.qualified();
             let precondition = patch_resource_version(patch_type, &body)?;
-            write_with_retries(state, &target, sub, query, precondition, |current| {
-                let patched = patch::apply_patch(&qualified, current, patch_type, &body)
-                    .map_err(patch_error)?;
-                check_identity(&target, &patched)?;
-                Ok(patched)
-            })
+            let manager = field_manager(query, headers);
+            write_with_retries(
+                state,
+                &target,
+                (sub, &manager),
+                query,
+                precondition,
+                |current| {
+                    let patched = patch::apply_patch(&qualified, current, patch_type, &body)
+                        .map_err(patch_error)?;
+                    check_identity(&target, &patched)?;
+                    Ok(patched)
+                },
+            )
             .await
         }
         ("DELETE", true, None) => {
@@ -453,8 +503,127 @@ fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
             "application/json-patch+json",
             "application/merge-patch+json",
             "application/strategic-merge-patch+json",
+            "application/apply-patch+yaml",
         ])
     })
+}
+
+/// Server-side apply (`kubectl apply --server-side`): the body is the manager's configuration,
+/// merged into the live object with field ownership (see [`apply`]), or created from when the
+/// object does not exist yet. Conflicts with other managers' fields are a 409 unless `force`.
+async fn server_side_apply(
+    state: &Shared,
+    target: &Target,
+    query: &Query,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
+    body::check_size(&body)?;
+    let manager = query
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                vec![FieldError::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                )],
+            )
+        })?;
+    let force = query.flag("force");
+    let applied: Value = serde_yaml::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of an apply patch must be a YAML or JSON object",
+        ));
+    }
+    for (field, what) in [("apiVersion", "apiVersion"), ("kind", "kind")] {
+        if applied
+            .get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(ApiError::bad_request(format!("{what} must be set")));
+        }
+    }
+    check_type(resource, &applied)?;
+    check_identity(target, &applied)?;
+    if applied.pointer("/metadata/managedFields").is_some() {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    let manager = Manager::new(resource, manager);
+    for _ in 0..CONFLICT_RETRIES {
+        let current = match read(state, target).await {
+            Ok(current) => current,
+            Err(error) if error.is_not_found() => {
+                let ownership = Ownership::Apply {
+                    manager: &manager.name,
+                    applied: &applied,
+                };
+                match create_object(state, target, query, applied.clone(), ownership).await {
+                    Err(error) if error.is_already_exists() => continue,
+                    other => return other,
+                }
+            }
+            Err(error) => return Err(error),
+        };
+        let live = with_type(resource, current.object.clone());
+        let merged = apply::apply(&manager.writer(), &live, &applied, force)
+            .map_err(|conflicts| apply_conflict(&conflicts))?;
+        let (new, warnings) = prepare_update(
+            resource,
+            None,
+            merged,
+            &current.object,
+            query.field_validation()?,
+        )?;
+        match commit_update(state, target, &current, new, query.dry_run()).await {
+            Err(StorageError::Conflict { .. }) => continue,
+            Err(error) => {
+                return Err(storage_error(
+                    resource,
+                    target.name.as_deref().unwrap_or_default(),
+                    error,
+                ))
+            }
+            Ok(object) => {
+                return respond(resource, Wanted::Object, query, StatusCode::OK, object)
+                    .map(|r| with_warnings(r, &warnings))
+            }
+        }
+    }
+    let name = target.name.clone().unwrap_or_default();
+    Err(storage_error(
+        resource,
+        &name,
+        StorageError::Conflict { key: name.clone() },
+    ))
+}
+
+/// Upstream's 409 for an apply that would change other managers' fields: one
+/// `FieldManagerConflict` cause per field.
+fn apply_conflict(conflicts: &[apply::Conflict]) -> ApiError {
+    let causes = conflicts
+        .iter()
+        .map(|c| StatusCause {
+            reason: Some("FieldManagerConflict".into()),
+            message: Some(format!(
+                "conflict with \"{}\" using {}",
+                c.manager, c.api_version
+            )),
+            field: Some(c.field.clone()),
+        })
+        .collect();
+    let mut error = ApiError::new(409, Reason::Conflict, apply::conflict_message(conflicts));
+    error.details = Some(Box::new(StatusDetails {
+        causes: Some(causes),
+        ..StatusDetails::default()
+    }));
+    error
 }
 
 /// The resourceVersion a PATCH body itself names: an optimistic lock the client asked for.
@@ -565,14 +734,17 @@ fn check_type(resource: &Resource, object: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The object a request names, as its resource serves it (converted from the stored form).
 async fn read(state: &ApiState, target: &Target) -> Result<Stored, ApiError> {
     let name = target.name.as_deref().unwrap_or_default();
     let key = key_for(target.resource, target.namespace.as_deref(), name);
-    state
+    let mut stored = state
         .store
         .get(&key)
         .await
-        .map_err(|e| storage_error(target.resource, name, e))
+        .map_err(|e| storage_error(target.resource, name, e))?;
+    stored.object = stored_as(target.resource).served_form(stored.object);
+    Ok(stored)
 }
 
 fn with_type(resource: &Resource, mut object: Value) -> Value {
@@ -664,11 +836,13 @@ async fn list(
         let cache = state.cache(resource)?;
         cache.wait_ready(Duration::from_secs(30)).await;
         let (objects, revision) = cache.snapshot();
+        let storage = stored_as(resource);
         let items: Vec<Value> = objects
             .iter()
             .filter(|o| namespace.is_none_or(|ns| object::namespace(o) == Some(ns)))
+            .map(|o| storage.served_view(o))
             .filter(|o| filter.matches(o))
-            .map(|o| (**o).clone())
+            .map(std::borrow::Cow::into_owned)
             .collect();
         (items, revision, None)
     } else {
@@ -694,9 +868,11 @@ async fn list(
                 .map_err(|e| storage_error(resource, "", e))?;
             revision = page.revision;
             let last_key = page.items.last().map(|s| s.key.clone());
+            let storage = stored_as(resource);
             for stored in page.items {
-                if filter.matches(&stored.object) {
-                    items.push(stored.object);
+                let object = storage.served_form(stored.object);
+                if filter.matches(&object) {
+                    items.push(object);
                 }
             }
             if !page.more {
@@ -770,6 +946,21 @@ fn filtered_event(
         (_, true, false) => Some(EventType::Deleted),
         (_, false, false) => None,
     }
+}
+
+/// A cached event with its objects as `storage`'s resource serves them, so selectors and
+/// watchers see the served form; shared as is when nothing is converted.
+fn served_event(storage: kinds::StoredAs, event: &Arc<WatchEvent>) -> Arc<WatchEvent> {
+    if storage == kinds::StoredAs::Itself {
+        return event.clone();
+    }
+    let convert = |object: &Arc<Value>| Arc::new(storage.served_form((**object).clone()));
+    Arc::new(WatchEvent {
+        kind: event.kind,
+        object: convert(&event.object),
+        previous: event.previous.as_ref().map(convert),
+        revision: event.revision,
+    })
 }
 
 /// The object a watcher is shown: for a DELETED made from a change that moved the object out
@@ -861,10 +1052,12 @@ async fn watch(
             }
         };
         let mut last_revision = after.unwrap_or(0);
+        let storage = stored_as(resource);
         for event in &subscription.initial {
-            if let Some(kind) = filtered_event(event, namespace.as_deref(), &filter) {
+            let event = served_event(storage, event);
+            if let Some(kind) = filtered_event(&event, namespace.as_deref(), &filter) {
                 if sender
-                    .send(encode(kind.as_str(), &shown_object(event, kind)))
+                    .send(encode(kind.as_str(), &shown_object(&event, kind)))
                     .await
                     .is_err()
                 {
@@ -905,6 +1098,7 @@ async fn watch(
                         continue;
                     }
                     last_revision = event.revision;
+                    let event = served_event(storage, &event);
                     if let Some(kind) = filtered_event(&event, namespace.as_deref(), &filter) {
                         let object = shown_object(&event, kind);
                         if sender.send(encode(kind.as_str(), &object)).await.is_err() {
@@ -973,11 +1167,81 @@ async fn create(
     query: &Query,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let resource = target.resource;
-    if resource.namespaced && target.namespace.is_none() {
+    if target.resource.namespaced && target.namespace.is_none() {
         return Err(unknown_path());
     }
-    let mut object = body::parse_object(headers, &body)?;
+    let object = body::parse_object(headers, &body)?;
+    let manager = field_manager(query, headers);
+    create_object(state, target, query, object, Ownership::Update(&manager)).await
+}
+
+/// Who owns the fields of a new object: the creator as an `Update`, or as an `Apply` of the
+/// configuration it applied (server-side apply of an object that does not exist yet).
+enum Ownership<'a> {
+    Update(&'a str),
+    Apply {
+        manager: &'a str,
+        applied: &'a Value,
+    },
+}
+
+/// The field manager of a write: `fieldManager`, else the client's name from its User-Agent
+/// (`kubectl/v1.32.4 (linux/amd64) ...` -> `kubectl`), as upstream.
+fn field_manager(query: &Query, headers: &HeaderMap) -> String {
+    if let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) {
+        return manager.to_string();
+    }
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|agent| agent.split('/').next())
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .unwrap_or("unknown")
+        .chars()
+        .take(128)
+        .collect()
+}
+
+/// A write's manager and what [`apply`] needs to know about the resource, owned.
+struct Manager {
+    name: String,
+    api_version: String,
+    qualified: String,
+    has_status: bool,
+    now: String,
+}
+
+impl Manager {
+    fn new(resource: &Resource, name: &str) -> Manager {
+        Manager {
+            name: name.to_string(),
+            api_version: resource.api_version(),
+            qualified: resource.qualified(),
+            has_status: resource.has_subresource(Subresource::Status),
+            now: object::now_rfc3339(),
+        }
+    }
+
+    fn writer(&self) -> apply::Writer<'_> {
+        apply::Writer {
+            manager: &self.name,
+            api_version: &self.api_version,
+            resource: &self.qualified,
+            has_status: self.has_status,
+            now: &self.now,
+        }
+    }
+}
+
+async fn create_object(
+    state: &Shared,
+    target: &Target,
+    query: &Query,
+    mut object: Value,
+    ownership: Ownership<'_>,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
     check_type(resource, &object)?;
     check_namespace(target, &object)?;
     {
@@ -1042,6 +1306,21 @@ async fn create(
     if let Some(namespace) = &target.namespace {
         check_namespace_open(state, resource, &name, namespace).await?;
     }
+    match ownership {
+        Ownership::Update(manager) => {
+            let manager = Manager::new(resource, manager);
+            apply::record_update(&manager.writer(), None, &mut object);
+        }
+        Ownership::Apply { manager, applied } => {
+            // Nobody owns anything yet, so there is nothing to conflict with.
+            let manager = Manager::new(resource, manager);
+            let owned =
+                apply::apply(&manager.writer(), &json!({}), applied, true).unwrap_or_default();
+            if let Some(fields) = owned.pointer("/metadata/managedFields") {
+                meta_mut(&mut object).insert("managedFields".into(), fields.clone());
+            }
+        }
+    }
     let dry_run = query.dry_run();
     let allocation = if resource.group.is_empty() && resource.plural == "services" {
         let cache = state.cache(resource)?;
@@ -1064,7 +1343,8 @@ async fn create(
             .map(|r| with_warnings(r, &warnings));
     }
     let key = key_for(resource, target.namespace.as_deref(), &name);
-    match state.store.create(&key, &object).await {
+    let storage = stored_as(resource);
+    match state.store.create(&key, &storage.stored_form(object)).await {
         Ok(stored) => {
             tracing::info!(resource = %resource.qualified(), key = %key, "created");
             respond(
@@ -1072,7 +1352,7 @@ async fn create(
                 Wanted::Object,
                 query,
                 StatusCode::CREATED,
-                stored.object,
+                storage.served_form(stored.object),
             )
             .map(|r| with_warnings(r, &warnings))
         }
@@ -1113,7 +1393,7 @@ async fn check_namespace_open(
 async fn write_with_retries(
     state: &Shared,
     target: &Target,
-    subresource: Option<Subresource>,
+    (subresource, manager): (Option<Subresource>, &str),
     query: &Query,
     precondition: Option<i64>,
     change: impl Fn(&Value) -> Result<Value, ApiError>,
@@ -1140,13 +1420,17 @@ async fn write_with_retries(
                 StorageError::Conflict { key: current.key },
             ));
         }
-        let (new, warnings) = prepare_update(
+        let (mut new, warnings) = prepare_update(
             resource,
             subresource,
             requested,
             &current.object,
             query.field_validation()?,
         )?;
+        if subresource.is_none() {
+            let manager = Manager::new(resource, manager);
+            apply::record_update(&manager.writer(), Some(&current.object), &mut new);
+        }
         match commit_update(state, target, &current, new, query.dry_run()).await {
             Err(StorageError::Conflict { .. }) if precondition.is_none() => continue,
             Err(error) => return Err(storage_error(resource, &name, error)),
@@ -1204,6 +1488,14 @@ fn prepare_update(
     let old_meta = old.get("metadata").cloned().unwrap_or_default();
     {
         let meta = meta_mut(&mut new);
+        // A write that leaves managedFields out keeps them (upstream resets them only when a
+        // client sends a list).
+        if meta.get("managedFields").is_none_or(Value::is_null) {
+            match old_meta.get("managedFields") {
+                Some(fields) => meta.insert("managedFields".into(), fields.clone()),
+                None => meta.remove("managedFields"),
+            };
+        }
         for field in [
             "uid",
             "creationTimestamp",
@@ -1309,13 +1601,14 @@ async fn commit_update(
         && !namespace_awaits_finalize(target.resource, &new)
     {
         let deleted = state.store.delete(&current.key, current.revision).await?;
-        return Ok(deleted.object);
+        return Ok(stored_as(target.resource).served_form(deleted.object));
     }
-    Ok(state
+    let storage = stored_as(target.resource);
+    let updated = state
         .store
-        .update(&current.key, &new, current.revision)
-        .await?
-        .object)
+        .update(&current.key, &storage.stored_form(new), current.revision)
+        .await?;
+    Ok(storage.served_form(updated.object))
 }
 
 /// A pod being deleted gracefully stays until its kubelet confirms with a zero-grace delete.
@@ -1634,21 +1927,22 @@ async fn delete(
         if dry_run {
             return Ok((StatusCode::OK, object));
         }
+        let storage = stored_as(resource);
         let result = match plan {
             Deletion::Now => state
                 .store
                 .delete(&current.key, current.revision)
                 .await
-                .map(|s| (StatusCode::OK, s.object)),
+                .map(|s| (StatusCode::OK, storage.served_form(s.object))),
             Deletion::Mark(marked) => {
                 if object::comparable(&marked) == object::comparable(&object) {
                     return Ok((StatusCode::OK, object));
                 }
                 state
                     .store
-                    .update(&current.key, &marked, current.revision)
+                    .update(&current.key, &storage.stored_form(marked), current.revision)
                     .await
-                    .map(|s| (StatusCode::OK, s.object))
+                    .map(|s| (StatusCode::OK, storage.served_form(s.object)))
             }
         };
         match result {
@@ -1759,11 +2053,16 @@ async fn delete_collection(
         .await
         .map_err(|e| storage_error(resource, "", e))?;
     let mut deleted = Vec::new();
-    for stored in page.items.into_iter().filter(|s| filter.matches(&s.object)) {
+    let storage = stored_as(resource);
+    for stored in page.items {
+        let object = storage.served_form(stored.object);
+        if !filter.matches(&object) {
+            continue;
+        }
         let item = Target {
             resource,
-            namespace: object::namespace(&stored.object).map(str::to_string),
-            name: object::name(&stored.object).map(str::to_string),
+            namespace: object::namespace(&object).map(str::to_string),
+            name: object::name(&object).map(str::to_string),
             subresource: None,
             legacy_watch: false,
         };
@@ -1844,15 +2143,69 @@ async fn pod_log(state: &Shared, target: &Target, query: &Query) -> Result<Respo
     kubelet_proxy::stream_from_kubelet(&address, &path).await
 }
 
-/// `pods/<name>/exec` needs streaming Exec in the runtime and the kubelet, which are not built
-/// yet: say so plainly rather than pretend.
-async fn exec_not_built(state: &Shared, target: &Target) -> ApiError {
-    match read(state, target).await {
-        Err(error) => error,
-        Ok(_) => ApiError::service_unavailable(
-            "pods/exec is not built yet: the kubelet cannot stream exec sessions",
-        ),
-    }
+/// `pods/<name>/exec`: checked here as upstream's streamLocation does (pod, container, node),
+/// then the client's upgraded connection is proxied to the kubelet of the pod's node.
+async fn pod_exec(
+    state: &Shared,
+    target: &Target,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &Query,
+    upgrade: Option<tinykube_component_base::upgrade::OnUpgrade>,
+) -> Result<Response, ApiError> {
+    let pod = read(state, target).await?.object;
+    let name = target.name.as_deref().unwrap_or_default();
+    let options = kubelet_proxy::exec_options(&query.params)?;
+    let container = kubelet_proxy::choose_container(&pod, options.container.as_deref())?;
+    let node_name = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| kubelet_proxy::not_scheduled(name))?;
+    let nodes = resources::find("", "v1", "nodes").expect("nodes are served");
+    let node = state
+        .store
+        .get(&key_for(nodes, None, node_name))
+        .await
+        .map_err(|e| storage_error(nodes, node_name, e))?
+        .object;
+    let address = kubelet_proxy::kubelet_address(&node)
+        .ok_or_else(|| kubelet_proxy::no_address(node_name))?;
+    let namespace = target.namespace.as_deref().unwrap_or("default");
+    let path = kubelet_proxy::exec_path(namespace, name, &container, &options);
+    kubelet_proxy::proxy_exec(upgrade, method, headers, &address, &path).await
+}
+
+/// `pods/<name>/portforward`: checked here as upstream's PortForwardLocation does (pod, ports,
+/// node), then the client's upgraded connection is proxied to the kubelet of the pod's node.
+async fn pod_port_forward(
+    state: &Shared,
+    target: &Target,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &Query,
+    upgrade: Option<tinykube_component_base::upgrade::OnUpgrade>,
+) -> Result<Response, ApiError> {
+    let pod = read(state, target).await?.object;
+    let name = target.name.as_deref().unwrap_or_default();
+    let ports = kubelet_proxy::port_forward_ports(&query.params)?;
+    let node_name = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| kubelet_proxy::not_scheduled(name))?;
+    let nodes = resources::find("", "v1", "nodes").expect("nodes are served");
+    let node = state
+        .store
+        .get(&key_for(nodes, None, node_name))
+        .await
+        .map_err(|e| storage_error(nodes, node_name, e))?
+        .object;
+    let address = kubelet_proxy::kubelet_address(&node)
+        .ok_or_else(|| kubelet_proxy::no_address(node_name))?;
+    let namespace = target.namespace.as_deref().unwrap_or("default");
+    let path = kubelet_proxy::port_forward_path(namespace, name, &ports);
+    kubelet_proxy::proxy_exec(upgrade, method, headers, &address, &path).await
 }
 
 #[cfg(test)]

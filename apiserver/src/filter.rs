@@ -41,6 +41,21 @@ fn extra_fields(resource: &Resource) -> &'static [(&'static str, &'static str)] 
             ("source", "/source/component"),
             ("type", "/type"),
         ],
+        // Upstream's field label conversion for events.k8s.io/v1 (AddFieldLabelConversionsForEvent),
+        // read from the served form.
+        ("events.k8s.io", "events") => &[
+            ("regarding.kind", "/regarding/kind"),
+            ("regarding.namespace", "/regarding/namespace"),
+            ("regarding.name", "/regarding/name"),
+            ("regarding.uid", "/regarding/uid"),
+            ("regarding.apiVersion", "/regarding/apiVersion"),
+            ("regarding.resourceVersion", "/regarding/resourceVersion"),
+            ("regarding.fieldPath", "/regarding/fieldPath"),
+            ("reason", "/reason"),
+            ("reportingController", "/reportingController"),
+            ("source", "/deprecatedSource/component"),
+            ("type", "/type"),
+        ],
         ("apps", "replicasets") => &[("status.replicas", "/status/replicas")],
         _ => &[],
     }

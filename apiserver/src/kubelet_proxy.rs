@@ -1,6 +1,11 @@
 //! `pods/<name>/log`: the apiserver asks the kubelet of the pod's node for the container's log
 //! and streams its answer back, as upstream's pod log REST does. The kubelet is found through
 //! the Node: its InternalIP and `status.daemonEndpoints.kubeletEndpoint.Port`.
+//!
+//! `pods/<name>/exec` goes the same way to the kubelet's `/exec/{ns}/{pod}/{container}`, with
+//! upstream's query (`command`, `input`, `output`, `error`, `tty`), and the client's connection
+//! upgrade (WebSocket, subprotocol included) is proxied to it as is; `pods/<name>/portforward`
+//! likewise to `/portForward/{ns}/{pod}?port=...`.
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -114,6 +119,29 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
+/// How much of a kubelet's error answer is kept (upstream's response checker reads 4 KiB).
+const MAX_ERROR_BODY: usize = 4096;
+
+/// The `Status` for a kubelet's failure answer to `path`, as upstream's
+/// `GenericHttpResponseChecker` makes it: the kubelet's text becomes the message of a
+/// BadRequest (400) or an InternalError (500); a 404 names the container.
+pub fn kubelet_error(status: StatusCode, body: &str, path: &str) -> ApiError {
+    let body = body.trim_end();
+    match status.as_u16() {
+        400 => ApiError::bad_request(body),
+        500 => ApiError::internal(body),
+        404 => {
+            let container = path.split('?').next().unwrap_or(path);
+            ApiError::not_found("", "containers", container.rsplit('/').next().unwrap_or(""))
+        }
+        code => ApiError::new(
+            code,
+            tinykube_apimachinery::status::Reason::Unknown,
+            format!("the server responded with the status code {code} but did not return more information: {body}"),
+        ),
+    }
+}
+
 /// Streams the kubelet's answer for `path` on `address` back to the client.
 pub async fn stream_from_kubelet(address: &str, path: &str) -> Result<Response, ApiError> {
     let unreachable = |e: &dyn std::fmt::Display| {
@@ -140,11 +168,20 @@ pub async fn stream_from_kubelet(address: &str, path: &str) -> Result<Response, 
         .await
         .map_err(|e| unreachable(&e))?;
     let status = response.status();
-    if status == StatusCode::NOT_FOUND {
-        return Err(ApiError::not_found(
-            "",
-            "containers",
-            path.rsplit('/').next().unwrap_or(""),
+    if !(200..=206).contains(&status.as_u16()) {
+        let body = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            axum::body::to_bytes(Body::new(response.into_body()), 64 * 1024),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        let limit = body.len().min(MAX_ERROR_BODY);
+        return Err(kubelet_error(
+            status,
+            &String::from_utf8_lossy(&body[..limit]),
+            path,
         ));
     }
     let content_type = response
@@ -158,6 +195,129 @@ pub async fn stream_from_kubelet(address: &str, path: &str) -> Result<Response, 
         Body::new(response.into_body()),
     )
         .into_response())
+}
+
+/// What a `pods/exec` request asks for (upstream's `PodExecOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+/// A query boolean as Go's `strconv.ParseBool` reads it.
+fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "strconv.ParseBool: parsing {value:?}: invalid syntax for {key}"
+        ))),
+    }
+}
+
+/// Reads the query of `pods/exec`; a command is required.
+pub fn exec_options(params: &[(String, String)]) -> Result<ExecOptions, ApiError> {
+    let mut options = ExecOptions::default();
+    for (key, value) in params {
+        match key.as_str() {
+            "command" => options.command.push(value.clone()),
+            "container" => options.container = Some(value.clone()).filter(|c| !c.is_empty()),
+            "stdin" => options.stdin = parse_bool(key, value)?,
+            "stdout" => options.stdout = parse_bool(key, value)?,
+            "stderr" => options.stderr = parse_bool(key, value)?,
+            "tty" => options.tty = parse_bool(key, value)?,
+            _ => {}
+        }
+    }
+    if options.command.is_empty() {
+        return Err(ApiError::bad_request(
+            "you must specify at least one command for the container",
+        ));
+    }
+    Ok(options)
+}
+
+/// The kubelet path of an exec session, with the query upstream's apiserver sends (keys in
+/// `url.Values.Encode` order).
+pub fn exec_path(namespace: &str, pod: &str, container: &str, options: &ExecOptions) -> String {
+    let mut query: Vec<String> = options
+        .command
+        .iter()
+        .map(|c| format!("command={}", encode(c)))
+        .collect();
+    for (on, key) in [
+        (options.stderr, "error"),
+        (options.stdin, "input"),
+        (options.stdout, "output"),
+        (options.tty, "tty"),
+    ] {
+        if on {
+            query.push(format!("{key}=1"));
+        }
+    }
+    format!(
+        "/exec/{}/{}/{}?{}",
+        encode(namespace),
+        encode(pod),
+        encode(container),
+        query.join("&")
+    )
+}
+
+/// The ports of a `pods/portforward` request (upstream's `PodPortForwardOptions.ports`): each
+/// `ports` value one port or a comma-separated list of them (kube-rs sends `ports=80,1234`).
+/// None at all is fine here: SPDY clients name their ports per stream.
+pub fn port_forward_ports(params: &[(String, String)]) -> Result<Vec<u16>, ApiError> {
+    let mut ports = Vec::new();
+    for (key, value) in params.iter().filter(|(k, _)| k == "ports") {
+        for part in value.split(',') {
+            let port = part
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid {key} {part:?}: a port is a number between 1 and 65535"
+                    ))
+                })?;
+            ports.push(port);
+        }
+    }
+    Ok(ports)
+}
+
+/// The kubelet path of a port-forward session, with the query upstream's apiserver sends (the
+/// ports joined in one `port` value).
+pub fn port_forward_path(namespace: &str, pod: &str, ports: &[u16]) -> String {
+    let mut path = format!("/portForward/{}/{}", encode(namespace), encode(pod));
+    if !ports.is_empty() {
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        path.push_str("?port=");
+        path.push_str(&encode(&list.join(",")));
+    }
+    path
+}
+
+/// Proxies the client's upgrade request for `path` to the kubelet at `address`.
+pub async fn proxy_exec(
+    upgrade: Option<tinykube_component_base::upgrade::OnUpgrade>,
+    method: &axum::http::Method,
+    headers: &axum::http::HeaderMap,
+    address: &str,
+    path: &str,
+) -> Result<Response, ApiError> {
+    use tinykube_component_base::upgrade;
+    let upgrade = upgrade
+        .filter(|_| upgrade::is_upgrade_request(headers))
+        .ok_or_else(|| ApiError::bad_request("Upgrade request required"))?;
+    upgrade::proxy_upgrade(upgrade, method, headers, address, path)
+        .await
+        .map_err(|e| ApiError::internal(&format!("error dialing backend: {e}")))
 }
 
 /// A request for a log of a pod that has no node yet.
@@ -203,6 +363,101 @@ mod tests {
                 (Ok(got), Ok(want)) => assert_eq!(got, *want),
                 (Err(e), Err(fragment)) => assert!(e.message.contains(fragment), "{}", e.message),
                 (got, want) => panic!("{requested:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn exec_queries_become_the_kubelets() {
+        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let options = exec_options(&params(&[
+            ("command", "sh"),
+            ("command", "-c"),
+            ("command", "echo a&b; exit 3"),
+            ("container", "web"),
+            ("stdin", "true"),
+            ("stdout", "true"),
+            ("stderr", "false"),
+            ("tty", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(options.container.as_deref(), Some("web"));
+        assert!(options.stdin && options.stdout && !options.stderr && options.tty);
+        assert_eq!(
+            exec_path("default", "p", "web", &options),
+            "/exec/default/p/web?command=sh&command=-c&command=echo%20a%26b%3B%20exit%203&input=1&output=1&tty=1"
+        );
+        let missing = exec_options(&params(&[("stdout", "true")])).unwrap_err();
+        assert_eq!(missing.code, 400);
+        assert_eq!(
+            missing.message,
+            "you must specify at least one command for the container"
+        );
+        let bad = exec_options(&params(&[("command", "ls"), ("tty", "yes")])).unwrap_err();
+        assert_eq!(bad.code, 400);
+    }
+
+    #[test]
+    fn kubelet_failures_become_statuses() {
+        let path = "/containerLogs/default/p/web?previous=true";
+        let message = "previous terminated container \"web\" in pod \"p\" not found";
+        let bad = kubelet_error(StatusCode::BAD_REQUEST, &format!("{message}\n"), path);
+        assert_eq!((bad.code, bad.message.as_str()), (400, message));
+        let internal = kubelet_error(StatusCode::INTERNAL_SERVER_ERROR, "boom", path);
+        assert_eq!(
+            (internal.code, internal.message.as_str()),
+            (500, "Internal error occurred: boom")
+        );
+        let missing = kubelet_error(StatusCode::NOT_FOUND, "", path);
+        assert_eq!(missing.code, 404);
+        assert!(missing.message.contains("\"web\""), "{}", missing.message);
+        let other = kubelet_error(StatusCode::SERVICE_UNAVAILABLE, "busy", path);
+        assert_eq!(other.code, 503);
+        assert!(other.message.ends_with(": busy"), "{}", other.message);
+    }
+
+    #[test]
+    fn port_forward_queries_become_the_kubelets() {
+        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Result<(Vec<u16>, &'a str), &'a str>,
+        );
+        let cases: &[Case] = &[
+            (
+                &[("ports", "80,1234")],
+                Ok((vec![80, 1234], "/portForward/default/p?port=80%2C1234")),
+            ),
+            (
+                &[("ports", "80"), ("ports", "8080")],
+                Ok((vec![80, 8080], "/portForward/default/p?port=80%2C8080")),
+            ),
+            (&[], Ok((vec![], "/portForward/default/p"))),
+            (&[("ports", "0")], Err("invalid ports \"0\"")),
+            (&[("ports", "http")], Err("invalid ports \"http\"")),
+            (&[("ports", "80,70000")], Err("invalid ports \"70000\"")),
+        ];
+        for (pairs, want) in cases {
+            match (port_forward_ports(&params(pairs)), want) {
+                (Ok(ports), Ok((want_ports, want_path))) => {
+                    assert_eq!(&ports, want_ports, "{pairs:?}");
+                    assert_eq!(port_forward_path("default", "p", &ports), *want_path);
+                }
+                (Err(e), Err(fragment)) => {
+                    assert_eq!(e.code, 400);
+                    assert!(e.message.contains(fragment), "{}", e.message);
+                }
+                (got, want) => panic!("{pairs:?}: got {got:?}, want {want:?}"),
             }
         }
     }

@@ -6,9 +6,11 @@
 //! - [`request`] turns a URL into the resource, namespace, name and subresource it addresses,
 //!   reading the table of served kinds in [`resources`] (which also answers discovery);
 //! - [`api`] holds one set of handlers (get, list, watch, create, update, patch, delete and the
-//!   subresources) for all kinds; per-kind decoding, defaults and validation live in `kinds`,
-//!   patching in `patch`, server-side printing (`kubectl get` tables) in `table`, and
-//!   `protobuf` turns the protobuf bodies of kubectl's typed clients into JSON;
+//!   subresources) for all kinds; per-kind decoding, defaults and validation live in `kinds`
+//!   (with the conversion of events.k8s.io/v1 Events to the core/v1 Events they are stored
+//!   as), patching in `patch`, field ownership (`managedFields`) and server-side apply in
+//!   `apply`, server-side printing (`kubectl get` tables) in `table`, and `protobuf` turns the
+//!   protobuf bodies of kubectl's typed clients into JSON;
 //! - [`storage`] keeps objects in etcd under `/registry/` with resourceVersion = mod_revision
 //!   and transactions for create/update/delete; [`watch_cache`] keeps one etcd watch per
 //!   resource and fans it out to every HTTP watcher.
@@ -17,6 +19,7 @@
 //! certificate tooling of the bring-up work.
 
 pub mod api;
+mod apply;
 pub mod body;
 pub mod filter;
 mod kinds;
@@ -180,6 +183,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let ready = state.wait_caches(Duration::from_secs(30)).await;
     tracing::info!(%addr, caches_ready = ready, "serving the Kubernetes API");
     let app = api::router(state).merge(endpoints.router());
+    // Upgraded exec and port-forward streams carry small interactive writes: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

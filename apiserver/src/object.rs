@@ -47,13 +47,17 @@ pub fn is_deleting(object: &Value) -> bool {
         .is_some_and(|t| !t.is_null())
 }
 
-/// The object with the fields that every write changes (resourceVersion, managedFields)
-/// removed, to tell a real change from a no-op write.
+/// The object without what every write changes (resourceVersion, the times in
+/// managedFields), to tell a real change (ownership included) from a no-op write.
 pub fn comparable(object: &Value) -> Value {
     let mut object = object.clone();
     let meta = meta_mut(&mut object);
     meta.remove("resourceVersion");
-    meta.remove("managedFields");
+    if let Some(entries) = meta.get_mut("managedFields").and_then(Value::as_array_mut) {
+        for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+            entry.remove("time");
+        }
+    }
     object
 }
 

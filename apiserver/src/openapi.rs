@@ -164,6 +164,10 @@ pub fn group_version(gv: &str) -> Option<Value> {
                     "get": operation(resource, "connect", &["command", "container", "stdin", "stdout", "stderr", "tty"], Some(("", "v1", "PodExecOptions"))),
                     "post": operation(resource, "connect", &["command", "container", "stdin", "stdout", "stderr", "tty"], Some(("", "v1", "PodExecOptions"))),
                 }),
+                Subresource::PortForward => json!({
+                    "get": operation(resource, "connect", &["ports"], Some(("", "v1", "PodPortForwardOptions"))),
+                    "post": operation(resource, "connect", &["ports"], Some(("", "v1", "PodPortForwardOptions"))),
+                }),
             };
             paths.insert(path, entry);
         }

@@ -27,9 +27,11 @@ pub enum Subresource {
     Binding,
     /// `namespaces/{name}/finalize`: PUT to clear `spec.finalizers`.
     Finalize,
-    /// `pods/{name}/log` and `pods/{name}/exec`: proxied to the pod's kubelet.
+    /// `pods/{name}/log`, `pods/{name}/exec` and `pods/{name}/portforward`: proxied to the
+    /// pod's kubelet.
     Log,
     Exec,
+    PortForward,
 }
 
 impl Subresource {
@@ -41,6 +43,7 @@ impl Subresource {
             Subresource::Finalize => "finalize",
             Subresource::Log => "log",
             Subresource::Exec => "exec",
+            Subresource::PortForward => "portforward",
         }
     }
 
@@ -52,6 +55,7 @@ impl Subresource {
             Subresource::Finalize => (resource.kind, "", "", &["update"]),
             Subresource::Log => ("Pod", "", "", &["get"]),
             Subresource::Exec => ("PodExecOptions", "", "", &["create", "get"]),
+            Subresource::PortForward => ("PodPortForwardOptions", "", "", &["create", "get"]),
         };
         let mut entry = json!({
             "name": format!("{}/{}", resource.plural, self.name()),
@@ -168,7 +172,7 @@ pub static RESOURCES: &[Resource] = &[
         namespaced: true,
         short_names: &["po"],
         categories: &["all"],
-        subresources: &[Status, Binding, Log, Exec],
+        subresources: &[Status, Binding, Log, Exec, PortForward],
         tracks_generation: false,
     },
     Resource {
@@ -442,6 +446,10 @@ mod tests {
         let pods = names.iter().position(|n| *n == "pods").unwrap();
         assert_eq!(names[pods + 1], "pods/status");
         assert!(names.contains(&"pods/binding"));
+        let portforward =
+            &core["resources"][names.iter().position(|n| *n == "pods/portforward").unwrap()];
+        assert_eq!(portforward["kind"], "PodPortForwardOptions");
+        assert_eq!(portforward["verbs"], json!(["create", "get"]));
         let apps = resource_list("apps", "v1").unwrap();
         let scale = apps["resources"]
             .as_array()

@@ -6,11 +6,14 @@
 //!   served on their own port or merged into a component's own router.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease ([`LeaderElector`]), so
 //!   two replicas of a component can run and only one works.
+//! - [`upgrade`]: proxying an upgraded connection (exec streams) to a backend, for the
+//!   apiserver and the kubelet.
 
 pub mod endpoints;
 pub mod leader;
 pub mod logging;
 pub mod shutdown;
+pub mod upgrade;
 
 pub use endpoints::{Endpoints, HealthCheck, Metrics};
 pub use leader::{LeaderElectionError, LeaderElector, LeaseConfig};

@@ -40,6 +40,8 @@ mod secrets;
 mod serviceaccounts;
 mod services;
 
+use std::borrow::Cow;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use tinykube_apimachinery::status::{FieldError, FieldPath};
@@ -299,6 +301,60 @@ pub fn validate_update(resource: &str, new: &Value, old: &Value) -> Vec<FieldErr
 /// not decode.
 pub fn unknown_fields(resource: &str, obj: &Value) -> Vec<String> {
     dispatch(resource, UnknownFieldsOp(obj)).unwrap_or_default()
+}
+
+/// How a resource's objects are kept in etcd. Upstream serves some resources
+/// in more than one group over one storage: an `events.k8s.io/v1` Event is a
+/// core/v1 Event under `/registry/events/`, converted on every read and write,
+/// so each API reads what the other wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredAs {
+    /// In its own storage, as served.
+    Itself,
+    /// As a core/v1 Event (`events`).
+    CoreEvent,
+}
+
+impl StoredAs {
+    /// The storage of `resource` (qualified: `events.events.k8s.io`).
+    pub fn of(resource: &str) -> StoredAs {
+        match resource {
+            "events.events.k8s.io" => StoredAs::CoreEvent,
+            _ => StoredAs::Itself,
+        }
+    }
+
+    /// The qualified resource whose storage is used, when it is another one.
+    pub fn shared_with(self) -> Option<&'static str> {
+        match self {
+            StoredAs::Itself => None,
+            StoredAs::CoreEvent => Some("events"),
+        }
+    }
+
+    /// An object as served (decoded, defaulted) -> the form to store.
+    pub fn stored_form(self, object: Value) -> Value {
+        match self {
+            StoredAs::Itself => object,
+            StoredAs::CoreEvent => eventsv1::to_core(object),
+        }
+    }
+
+    /// A stored object -> the form this resource serves.
+    pub fn served_form(self, object: Value) -> Value {
+        match self {
+            StoredAs::Itself => object,
+            StoredAs::CoreEvent => eventsv1::from_core(object),
+        }
+    }
+
+    /// [`Self::served_form`] of a shared object, copying it only when it is converted.
+    pub fn served_view(self, object: &Value) -> Cow<'_, Value> {
+        match self {
+            StoredAs::Itself => Cow::Borrowed(object),
+            StoredAs::CoreEvent => Cow::Owned(eventsv1::from_core(object.clone())),
+        }
+    }
 }
 
 fn metadata_of(value: &Value) -> Result<ObjectMeta, FieldError> {

@@ -10,13 +10,14 @@
 //! - `application/strategic-merge-patch+json`: Kubernetes' strategic merge patch (see
 //!   [`strategic`]); the schema of merge keys and strategies comes from [`schema`]. Sent by
 //!   `kubectl apply`, `edit`, `patch` (default), `set image`, `rollout restart`, `cordon`, ...
-//! - `application/apply-patch+yaml` (server-side apply) is not supported yet: it is answered
-//!   with 415 Unsupported Media Type.
+//! - `application/apply-patch+yaml` (server-side apply) is not a patch of this kind: the REST
+//!   layer hands it to `crate::apply` for the main resource; on a subresource it is answered
+//!   with 415 Unsupported Media Type here.
 //!
 //! The result of a patch is the patched JSON; defaulting, validation, the preconditions on
 //! `metadata` (name, uid, resourceVersion) and the write belong to the caller, as upstream.
 
-mod schema;
+pub(crate) mod schema;
 mod strategic;
 
 use serde_json::{Map, Value};
@@ -119,8 +120,8 @@ impl PatchError {
 /// merge keys and strategies of the kind's fields). Resources without a schema entry still
 /// patch: their maps merge and their lists are replaced.
 ///
-/// [`PatchType::ApplyPatch`] (server-side apply) is not implemented: it returns
-/// [`PatchError::UnsupportedMediaType`] (415).
+/// [`PatchType::ApplyPatch`] (server-side apply) is not a patch this function applies (see
+/// `crate::apply`): it returns [`PatchError::UnsupportedMediaType`] (415).
 pub fn apply_patch(
     resource: &str,
     original: &Value,
