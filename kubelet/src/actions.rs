@@ -7,11 +7,12 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 
 /// State of a container as the runtime reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CState {
     Created,
     Running,
     Exited,
+    #[default]
     Unknown,
 }
 
@@ -26,7 +27,7 @@ pub struct ObservedSandbox {
 }
 
 /// One container of a pod in the runtime.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObservedContainer {
     pub id: String,
     pub sandbox_id: String,

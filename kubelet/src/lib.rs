@@ -8,15 +8,23 @@
 //! - [`worker`]: one task per pod that observes the runtime over CRI, applies the actions,
 //!   runs probes, restarts with CrashLoopBackOff, terminates gracefully, and PATCHes status.
 //! - [`status`], [`podspec`], [`volumes`]: pure pieces of status, CRI configs and volumes.
-//! - [`server`]: the kubelet's HTTP port (`/healthz`, `/pods`, `/containerLogs`, `/metrics`).
+//! - [`pressure`]: node pressure conditions from eviction signals and thresholds.
+//! - [`metrics`]: upstream's kubelet metrics (running pods and containers, pod start and
+//!   sync durations) on the port's `/metrics`.
+//! - [`server`]: the kubelet's HTTP port (`/healthz`, `/pods`, `/containerLogs`, `/metrics`),
+//!   and [`exec`] (`/exec`, proxied to the runtime's streaming server).
 //!
 //! The kubelet keeps no state of its own across restarts: it re-adopts what the runtime
 //! reports (sandboxes and containers carry the pod's UID and name as labels).
 
 pub mod actions;
 pub mod error;
+pub mod exec;
+pub mod metrics;
 pub mod node;
 pub mod podspec;
+pub mod portforward;
+pub mod pressure;
 pub mod probes;
 pub mod runtime;
 pub mod server;
@@ -62,6 +70,10 @@ pub struct Config {
     pub file_check_frequency: Duration,
     pub sync_frequency: Duration,
     pub max_pods: i64,
+    /// Hard eviction thresholds; met ones set the node's pressure conditions.
+    pub eviction_hard: Vec<pressure::Threshold>,
+    /// How long a pressure condition stays True after its signal recovered.
+    pub eviction_pressure_transition_period: Duration,
 }
 
 /// Annotation on mirror pods (upstream's name); its value is the static pod's hash.
@@ -108,7 +120,11 @@ pub struct Kubelet {
     pub workers: Mutex<HashMap<String, worker::WorkerHandle>>,
     /// The last status each worker computed, for `/pods`.
     pub pod_status: Mutex<HashMap<String, Pod>>,
+    /// When each pressure condition last had a threshold met.
+    pub pressure: Mutex<pressure::PressureTracker>,
     pub metrics: server::KubeletMetrics,
+    /// The kubelet's own series in `metrics` (running pods, start and sync durations).
+    pub pod_metrics: metrics::PodMetrics,
 }
 
 impl Kubelet {
@@ -148,6 +164,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
     let cri = runtime::Cri::connect(&config.container_runtime_endpoint).await?;
     std::fs::create_dir_all(&config.root_dir)
         .map_err(|e| KubeletError::io(config.root_dir.display(), e))?;
+    let kubelet_metrics = server::KubeletMetrics::default();
     let kubelet = Arc::new(Kubelet {
         node_name: config.node_name.clone(),
         node_ip: config.node_ip.clone(),
@@ -161,7 +178,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
         static_pods: Mutex::new(HashMap::new()),
         workers: Mutex::new(HashMap::new()),
         pod_status: Mutex::new(HashMap::new()),
-        metrics: server::KubeletMetrics::default(),
+        pressure: Mutex::new(pressure::PressureTracker::default()),
+        pod_metrics: metrics::PodMetrics::register(kubelet_metrics.endpoints.metrics()),
+        metrics: kubelet_metrics,
         config,
     });
     if kubelet.client.is_none() {

@@ -51,8 +51,9 @@ struct Cli {
     /// How often node status is posted.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     node_status_update_frequency: Duration,
-    /// How often the manifest directory is checked.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    /// How often the manifest directory is rescanned in full; changes are seen at once
+    /// through inotify, this is the safety net.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
     file_check_frequency: Duration,
     /// How often each pod is resynced (besides on change).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -60,6 +61,15 @@ struct Cli {
     /// Maximum pods on this node.
     #[arg(long, default_value_t = 110)]
     max_pods: i64,
+    /// Hard eviction thresholds (`<signal><<quantity or percentage>`, comma-separated); a met
+    /// one sets MemoryPressure, DiskPressure or PIDPressure. Signals: memory.available,
+    /// nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree,
+    /// pid.available. Replaces the defaults entirely, as upstream.
+    #[arg(long, value_name = "THRESHOLDS", default_value = tinykube_kubelet::pressure::DEFAULT_EVICTION_HARD)]
+    eviction_hard: String,
+    /// How long a pressure condition stays True after its signal recovered.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    eviction_pressure_transition_period: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -109,6 +119,13 @@ async fn main() -> ExitCode {
                 .to_string()
         })
         .to_lowercase();
+    let eviction_hard = match tinykube_kubelet::pressure::parse_thresholds(&cli.eviction_hard) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kubelet: --eviction-hard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = Config {
         kubeconfig: cli.kubeconfig,
         node_name,
@@ -128,6 +145,8 @@ async fn main() -> ExitCode {
         file_check_frequency: cli.file_check_frequency,
         sync_frequency: cli.sync_frequency,
         max_pods: cli.max_pods,
+        eviction_hard,
+        eviction_pressure_transition_period: cli.eviction_pressure_transition_period,
     };
     let shutdown = match tinykube_component_base::shutdown_on_signals() {
         Ok(t) => t,

@@ -3,7 +3,7 @@
 //! config for `Node.spec.podCIDR`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::error::{KubeletError, Result};
+use crate::pressure::{self, Pressure};
 use crate::Kubelet;
 
 /// The lease the kubelet renews, as upstream: 40 s duration, renewed every 10 s.
@@ -79,21 +80,38 @@ fn condition(
     }
 }
 
-/// Memory pressure: less than 100Mi available (upstream's default eviction threshold).
-fn memory_pressure() -> bool {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<i64>().ok())
-        })
-        .is_some_and(|kb| kb < 100 * 1024)
-}
-
 impl Kubelet {
-    /// The node status: capacity, addresses, conditions (Ready from the runtime's status).
+    /// The pressure conditions from this machine's eviction signals (see [`crate::pressure`]).
+    pub async fn pressure(&self) -> Pressure {
+        let imagefs = self
+            .cri
+            .img()
+            .image_fs_info(tinykube_cri_proto::v1::ImageFsInfoRequest {})
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().image_filesystems.into_iter().next())
+            .and_then(|f| f.fs_id)
+            .map(|id| PathBuf::from(id.mountpoint))
+            .filter(|p| !p.as_os_str().is_empty());
+        let root = self.config.root_dir.clone();
+        // statvfs and /proc reads can block on a sick filesystem: keep them off the reactor.
+        let observations =
+            tokio::task::spawn_blocking(move || pressure::observe(&root, imagefs.as_deref()))
+                .await
+                .unwrap_or_default();
+        let met = pressure::conditions_under_pressure(&self.config.eviction_hard, &observations);
+        if !met.is_empty() {
+            tracing::warn!(?met, "eviction thresholds met");
+        }
+        crate::lock(&self.pressure).update(
+            &met,
+            std::time::Instant::now(),
+            self.config.eviction_pressure_transition_period,
+        )
+    }
+
+    /// The node status: capacity, addresses, conditions (Ready from the runtime's status,
+    /// pressure from eviction signals).
     pub async fn node_status(&self, old: Option<&NodeStatus>) -> NodeStatus {
         let (cpus, mem) = machine_capacity();
         let cap = capacity(cpus, mem, self.config.max_pods);
@@ -114,7 +132,7 @@ impl Kubelet {
                 old,
             ),
         };
-        let mem_p = memory_pressure();
+        let pressure = self.pressure().await;
         NodeStatus {
             capacity: Some(cap.clone()),
             allocatable: Some(cap),
@@ -129,31 +147,57 @@ impl Kubelet {
                 },
             ]),
             conditions: Some(vec![
-                condition(
-                    "MemoryPressure",
-                    mem_p,
-                    if mem_p {
-                        "KubeletHasInsufficientMemory"
-                    } else {
-                        "KubeletHasSufficientMemory"
-                    },
-                    "kubelet has sufficient memory available",
-                    old,
-                ),
-                condition(
-                    "DiskPressure",
-                    false,
-                    "KubeletHasNoDiskPressure",
-                    "kubelet has no disk pressure",
-                    old,
-                ),
-                condition(
-                    "PIDPressure",
-                    false,
-                    "KubeletHasSufficientPID",
-                    "kubelet has sufficient PID available",
-                    old,
-                ),
+                if pressure.memory {
+                    condition(
+                        "MemoryPressure",
+                        true,
+                        "KubeletHasInsufficientMemory",
+                        "kubelet has insufficient memory available",
+                        old,
+                    )
+                } else {
+                    condition(
+                        "MemoryPressure",
+                        false,
+                        "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available",
+                        old,
+                    )
+                },
+                if pressure.disk {
+                    condition(
+                        "DiskPressure",
+                        true,
+                        "KubeletHasDiskPressure",
+                        "kubelet has disk pressure",
+                        old,
+                    )
+                } else {
+                    condition(
+                        "DiskPressure",
+                        false,
+                        "KubeletHasNoDiskPressure",
+                        "kubelet has no disk pressure",
+                        old,
+                    )
+                },
+                if pressure.pid {
+                    condition(
+                        "PIDPressure",
+                        true,
+                        "KubeletHasInsufficientPID",
+                        "kubelet has insufficient PID available",
+                        old,
+                    )
+                } else {
+                    condition(
+                        "PIDPressure",
+                        false,
+                        "KubeletHasSufficientPID",
+                        "kubelet has sufficient PID available",
+                        old,
+                    )
+                },
                 ready,
             ]),
             daemon_endpoints: Some(k8s_openapi::api::core::v1::NodeDaemonEndpoints {

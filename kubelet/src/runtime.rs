@@ -18,8 +18,42 @@ use crate::podspec::{LABEL_CONTAINER_NAME, LABEL_POD_UID};
 pub struct Cri {
     pub rt: RuntimeServiceClient<Channel>,
     pub img: ImageServiceClient<Channel>,
-    /// Sandbox id -> IP (never changes for a sandbox).
-    ips: Mutex<HashMap<String, Option<String>>>,
+    ips: Mutex<SandboxIps>,
+}
+
+/// The IPs of sandboxes already asked with PodSandboxStatus, so a relist asks each sandbox
+/// once. The runtime lists a sandbox (NotReady, no IP) while its network is still being set
+/// up, so "no IP" is only final for a ready sandbox (host network); an IP, once assigned,
+/// never changes.
+#[derive(Debug, Default)]
+pub struct SandboxIps {
+    known: HashMap<String, Option<String>>,
+}
+
+impl SandboxIps {
+    /// The final IP of sandbox `id` (`Some(None)`: it has none), or `None` if it must be asked.
+    pub fn known(&self, id: &str) -> Option<Option<String>> {
+        self.known.get(id).cloned()
+    }
+
+    /// Takes in the PodSandboxStatus answer for sandbox `id` and returns the sandbox's IP as
+    /// of that answer.
+    pub fn learn(&mut self, id: &str, status: &cri::PodSandboxStatus) -> Option<String> {
+        let ip = status
+            .network
+            .as_ref()
+            .map(|n| n.ip.clone())
+            .filter(|ip| !ip.is_empty());
+        let ready = status.state == cri::PodSandboxState::SandboxReady as i32;
+        if ip.is_some() || ready {
+            self.known.insert(id.to_string(), ip.clone());
+        }
+        ip
+    }
+
+    pub fn forget(&mut self, id: &str) {
+        self.known.remove(id);
+    }
 }
 
 impl Cri {
@@ -33,7 +67,7 @@ impl Cri {
         Ok(Cri {
             rt: RuntimeServiceClient::new(ch.clone()),
             img: ImageServiceClient::new(ch),
-            ips: Mutex::new(HashMap::new()),
+            ips: Mutex::new(SandboxIps::default()),
         })
     }
 
@@ -61,10 +95,10 @@ impl Cri {
     }
 
     async fn sandbox_ip(&self, id: &str) -> Option<String> {
-        if let Some(ip) = lock(&self.ips).get(id) {
-            return ip.clone();
+        if let Some(ip) = lock(&self.ips).known(id) {
+            return ip;
         }
-        let s = self
+        let status = self
             .rt()
             .pod_sandbox_status(cri::PodSandboxStatusRequest {
                 pod_sandbox_id: id.into(),
@@ -72,14 +106,9 @@ impl Cri {
             })
             .await
             .ok()?
-            .into_inner();
-        let ip = s
-            .status
-            .and_then(|s| s.network)
-            .map(|n| n.ip)
-            .filter(|ip| !ip.is_empty());
-        lock(&self.ips).insert(id.to_string(), ip.clone());
-        ip
+            .into_inner()
+            .status?;
+        lock(&self.ips).learn(id, &status)
     }
 
     /// Everything the runtime holds, grouped by pod UID.
@@ -248,7 +277,91 @@ impl Cri {
                     pod_sandbox_id: s.id.clone(),
                 })
                 .await;
-            lock(&self.ips).remove(&s.id);
+            lock(&self.ips).forget(&s.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READY: cri::PodSandboxState = cri::PodSandboxState::SandboxReady;
+    const NOT_READY: cri::PodSandboxState = cri::PodSandboxState::SandboxNotready;
+
+    fn answer(state: cri::PodSandboxState, ip: &str) -> cri::PodSandboxStatus {
+        cri::PodSandboxStatus {
+            id: "sb1".into(),
+            state: state as i32,
+            network: Some(cri::PodSandboxNetworkStatus {
+                ip: ip.into(),
+                additional_ips: vec![],
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// What one relist reports for the sandbox, as `Cri::sandbox_ip` resolves it: the known
+    /// IP, else the runtime's current answer.
+    fn relist(ips: &mut SandboxIps, runtime_now: &cri::PodSandboxStatus) -> Option<String> {
+        match ips.known("sb1") {
+            Some(ip) => ip,
+            None => ips.learn("sb1", runtime_now),
+        }
+    }
+
+    #[test]
+    fn a_sandbox_ip_is_kept_only_once_final() {
+        let ip = Some("10.244.7.3");
+        // (what the runtime answers at each successive relist, the IP each relist reports)
+        let cases = [
+            (
+                "listed while its network is set up, then ready",
+                vec![answer(NOT_READY, ""), answer(READY, "10.244.7.3")],
+                vec![None, ip],
+            ),
+            (
+                "listed twice before the network is up",
+                vec![
+                    answer(NOT_READY, ""),
+                    answer(NOT_READY, ""),
+                    answer(READY, "10.244.7.3"),
+                    answer(READY, "10.244.7.3"),
+                ],
+                vec![None, None, ip, ip],
+            ),
+            (
+                "ready from the start, then stopped: the IP stays",
+                vec![answer(READY, "10.244.7.3"), answer(NOT_READY, "")],
+                vec![ip, ip],
+            ),
+            (
+                "host network: ready without an IP is final",
+                vec![answer(READY, ""), answer(READY, "10.244.7.9")],
+                vec![None, None],
+            ),
+            (
+                "stopped sandbox that had an IP",
+                vec![answer(NOT_READY, "10.244.7.3"), answer(NOT_READY, "")],
+                vec![ip, ip],
+            ),
+        ];
+        for (name, answers, want) in cases {
+            let mut ips = SandboxIps::default();
+            let got: Vec<Option<String>> = answers.iter().map(|a| relist(&mut ips, a)).collect();
+            let want: Vec<Option<String>> = want.iter().map(|w| w.map(str::to_string)).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_removed_sandbox_is_asked_again() {
+        let mut ips = SandboxIps::default();
+        assert_eq!(
+            relist(&mut ips, &answer(READY, "10.244.7.3")).as_deref(),
+            Some("10.244.7.3")
+        );
+        ips.forget("sb1");
+        assert_eq!(ips.known("sb1"), None);
     }
 }

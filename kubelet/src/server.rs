@@ -1,7 +1,8 @@
 //! The kubelet's HTTP port (upstream 10250, plain HTTP here): `/healthz`, `/metrics`, `/pods`
 //! (the pods this kubelet runs, with the status it computed) and
 //! `/containerLogs/{ns}/{pod}/{container}` (`follow`, `tailLines`, `previous`, `timestamps`)
-//! read from the CRI log files.
+//! read from the CRI log files, `/exec/{ns}/{pod}/{container}` ([`crate::exec`]) and
+//! `/portForward/{ns}/{pod}` ([`crate::portforward`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,18 @@ pub fn router(k: Arc<Kubelet>) -> Router {
         .route("/pods", get(pods))
         .route("/pods/", get(pods))
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
+        .route(
+            "/exec/{ns}/{pod}/{container}",
+            get(crate::exec::exec).post(crate::exec::exec),
+        )
+        .route(
+            "/portForward/{ns}/{pod}",
+            get(crate::portforward::port_forward).post(crate::portforward::port_forward),
+        )
+        .route(
+            "/portForward/{ns}/{pod}/{uid}",
+            get(crate::portforward::port_forward_uid).post(crate::portforward::port_forward_uid),
+        )
         .with_state(k);
     api.merge(health.router())
 }
@@ -47,6 +60,10 @@ pub(crate) async fn serve(k: Arc<Kubelet>, listener: tokio::net::TcpListener) {
         }
     });
     let app = router(k);
+    // Upgraded exec and port-forward streams carry small interactive writes: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

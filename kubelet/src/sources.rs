@@ -1,8 +1,9 @@
 //! Pod sources merged into the desired set: the apiserver (`fieldSelector=spec.nodeName=<node>`)
-//! and static pods from `--pod-manifest-path` (checked every `--file-check-frequency`), plus
-//! the mirror pods that publish static pods in the apiserver.
+//! and static pods from `--pod-manifest-path` (watched with inotify, rescanned every
+//! `--file-check-frequency`), plus the mirror pods that publish static pods in the apiserver.
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,9 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::{lock, pod_key, Kubelet, MIRROR_ANNOTATION, SOURCE_ANNOTATION};
 
@@ -108,23 +112,160 @@ pub fn read_manifests(dir: &Path, node: &str) -> HashMap<String, Pod> {
     out
 }
 
-/// Polls the manifest directory and updates the static pods.
+/// Events on the manifest directory that can change the set of static pods. `IN_MODIFY` is
+/// left out on purpose: a file being written is read once it is closed (`IN_CLOSE_WRITE`), not
+/// half-way through.
+fn manifest_events() -> AddWatchFlags {
+    AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_DELETE_SELF
+        | AddWatchFlags::IN_MOVE_SELF
+        | AddWatchFlags::IN_ONLYDIR
+}
+
+/// How long a burst of events (an editor's save, a `cp` of many files) may last before the
+/// directory is read: one read for the whole burst.
+const MANIFEST_SETTLE: Duration = Duration::from_millis(100);
+
+/// An inotify watch on the manifest directory. A small thread waits on the inotify fd (with
+/// `poll`, bounded so it notices when the watch is dropped) and wakes the async side through a
+/// channel: `true` for "something changed", `false` for "the watch ended" (the directory was
+/// removed or moved away, so it must be set up again).
+struct DirWatch {
+    events: tokio::sync::mpsc::Receiver<bool>,
+}
+
+/// How often the inotify thread checks whether its [`DirWatch`] is still wanted.
+const INOTIFY_POLL_MS: u16 = 500;
+
+impl DirWatch {
+    fn new(dir: &Path) -> std::io::Result<DirWatch> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        inotify.add_watch(dir, manifest_events())?;
+        // Capacity 1: a pending "changed" already covers any later event.
+        let (tx, events) = tokio::sync::mpsc::channel(1);
+        std::thread::Builder::new()
+            .name("manifest-inotify".into())
+            .spawn(move || inotify_thread(inotify, tx))?;
+        Ok(DirWatch { events })
+    }
+
+    /// Waits for the next change; `false` when the watch ended.
+    async fn changed(&mut self) -> bool {
+        self.events.recv().await.unwrap_or(false)
+    }
+
+    /// Discards notifications already queued (the read that follows covers them); `false`
+    /// when the watch ended meanwhile.
+    fn drain(&mut self) -> bool {
+        use tokio::sync::mpsc::error::TryRecvError;
+        loop {
+            match self.events.try_recv() {
+                Ok(true) => continue,
+                Ok(false) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+}
+
+fn inotify_thread(inotify: Inotify, tx: tokio::sync::mpsc::Sender<bool>) {
+    let ended = |events: &[nix::sys::inotify::InotifyEvent]| {
+        events.iter().any(|e| {
+            e.mask.intersects(
+                AddWatchFlags::IN_IGNORED
+                    | AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF,
+            )
+        })
+    };
+    while !tx.is_closed() {
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, INOTIFY_POLL_MS) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        match inotify.read_events() {
+            Ok(events) if ended(&events) => break,
+            Ok(_) => {
+                if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = tx.try_send(true) {
+                    return;
+                }
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = tx.blocking_send(false);
+}
+
+/// Waits for a change through `watch`, or forever without one.
+async fn manifest_change(watch: &mut Option<DirWatch>) -> bool {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads the manifest directory into the static pods; returns whether the set changed.
+fn sync_manifests(k: &Arc<Kubelet>, last: &mut Option<Vec<String>>) -> bool {
+    let pods = read_manifests(&k.config.pod_manifest_path, &k.node_name);
+    let mut uids: Vec<String> = pods.keys().cloned().collect();
+    uids.sort();
+    if last.as_ref() == Some(&uids) {
+        return false;
+    }
+    *lock(&k.static_pods) = pods;
+    *last = Some(uids);
+    k.files_synced
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    k.reconcile_workers();
+    true
+}
+
+/// Keeps the static pods in step with the manifest directory: read at once on every inotify
+/// event (after [`MANIFEST_SETTLE`]), and in full every `--file-check-frequency` as a safety
+/// net (and as the only way while the directory does not exist or cannot be watched).
 pub async fn watch_manifests(k: Arc<Kubelet>) {
+    let dir = k.config.pod_manifest_path.clone();
     let mut last: Option<Vec<String>> = None;
+    let mut watch: Option<DirWatch> = None;
+    let mut warned = false;
     loop {
-        let pods = read_manifests(&k.config.pod_manifest_path, &k.node_name);
-        let mut uids: Vec<String> = pods.keys().cloned().collect();
-        uids.sort();
-        if last.as_ref() != Some(&uids) {
-            *lock(&k.static_pods) = pods;
-            last = Some(uids);
-            k.files_synced
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            k.reconcile_workers();
+        if watch.is_none() {
+            match DirWatch::new(&dir) {
+                Ok(w) => {
+                    tracing::debug!(dir = %dir.display(), "watching static pod manifests with inotify");
+                    watch = Some(w);
+                    warned = false;
+                }
+                Err(e) if !warned => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the static pod manifest directory; checking it every --file-check-frequency");
+                    warned = true;
+                }
+                Err(_) => {}
+            }
+        }
+        if sync_manifests(&k, &mut last) {
+            tracing::debug!(
+                pods = last.as_ref().map_or(0, Vec::len),
+                "static pods changed"
+            );
         }
         tokio::select! {
             _ = k.shutdown.cancelled() => return,
             _ = tokio::time::sleep(k.config.file_check_frequency) => {}
+            alive = manifest_change(&mut watch) => {
+                tokio::time::sleep(MANIFEST_SETTLE).await;
+                if !alive || !watch.as_mut().is_some_and(DirWatch::drain) {
+                    watch = None;
+                }
+            }
         }
     }
 }
@@ -294,6 +435,48 @@ pub async fn mirror_pods(k: Arc<Kubelet>, client: kube::Client) {
 mod tests {
     use super::*;
     use crate::is_static;
+
+    #[tokio::test]
+    async fn inotify_sees_writes_and_the_end_of_the_directory() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("manifests");
+        std::fs::create_dir(&dir).unwrap();
+        let mut watch = DirWatch::new(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), "x").unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), watch.changed())
+                .await
+                .unwrap(),
+            "write seen"
+        );
+        tokio::time::sleep(MANIFEST_SETTLE).await;
+        assert!(watch.drain());
+        std::fs::rename(dir.join("a.yaml"), base.path().join("a.yaml")).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), watch.changed())
+                .await
+                .unwrap(),
+            "move away seen"
+        );
+        // Nothing happens: no notification.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), watch.changed())
+                .await
+                .is_err()
+        );
+        std::fs::remove_dir(&dir).unwrap();
+        let mut alive = true;
+        for _ in 0..3 {
+            alive = tokio::time::timeout(Duration::from_secs(5), watch.changed())
+                .await
+                .unwrap();
+            if !alive {
+                break;
+            }
+        }
+        assert!(!alive, "removal of the directory ends the watch");
+        assert!(DirWatch::new(&dir).is_err());
+    }
 
     #[test]
     fn manifests_yaml_json_and_malformed() {

@@ -269,10 +269,15 @@ pub fn compute_pod_status(pod: &Pod, obs: &ObservedPod, ctx: &StatusContext) -> 
     };
     let containers_ready = !apps.is_empty() && apps.iter().all(|s| s.ready);
     let terminal = phase == "Succeeded" || phase == "Failed";
-    let pod_ip = obs
-        .sandbox()
-        .and_then(|s| s.ip.clone())
-        .or_else(|| old.as_ref().and_then(|s| s.pod_ip.clone()));
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    // A hostNetwork pod has no address of its own: upstream reports the node's.
+    let pod_ip = if host_network && !ctx.host_ip.is_empty() {
+        Some(ctx.host_ip.clone())
+    } else {
+        obs.sandbox()
+            .and_then(|s| s.ip.clone())
+            .or_else(|| old.as_ref().and_then(|s| s.pod_ip.clone()))
+    };
     let conditions = vec![
         condition(
             "PodReadyToStartContainers",
@@ -391,6 +396,42 @@ mod tests {
             .unwrap()
             .status
             .clone()
+    }
+
+    #[test]
+    fn pod_ips_come_from_the_sandbox_or_the_node() {
+        let running = observed(vec![ctr("a", 0, CState::Running, 0)]);
+        let mut no_ip = running.clone();
+        no_ip.sandboxes[0].ip = None;
+        let host_net = |on: bool| {
+            let mut p = pod("Always");
+            if let Some(s) = p.spec.as_mut() {
+                s.host_network = Some(on);
+            }
+            p
+        };
+        let node = StatusContext {
+            host_ip: "10.0.0.7".into(),
+            ..Default::default()
+        };
+        // (pod, observed, context, podIP)
+        let cases = [
+            (host_net(false), &running, &node, Some("10.244.1.5")),
+            (host_net(true), &running, &node, Some("10.0.0.7")),
+            (host_net(true), &no_ip, &node, Some("10.0.0.7")),
+            (host_net(false), &no_ip, &node, None),
+            (host_net(true), &no_ip, &StatusContext::default(), None),
+        ];
+        for (i, (p, obs, ctx, want)) in cases.iter().enumerate() {
+            let s = compute_pod_status(p, obs, ctx);
+            assert_eq!(s.pod_ip.as_deref(), *want, "case {i}");
+            let ips: Vec<String> = s.pod_ips.into_iter().flatten().map(|i| i.ip).collect();
+            assert_eq!(
+                ips,
+                want.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                "case {i}"
+            );
+        }
     }
 
     #[test]

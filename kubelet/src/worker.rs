@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::actions::{compute_pod_actions, Action, CState, ObservedPod, SyncContext};
+use crate::metrics::SyncOperation;
 use crate::podspec::{self, EnvSources};
 use crate::probes::{self, Kind, ProbeState};
 use crate::status::{compute_pod_status, StatusContext};
@@ -56,6 +57,31 @@ struct Worker {
     volumes_refreshed: Option<Instant>,
     backoff_event: HashMap<String, Instant>,
     mirror_uid: Option<String>,
+    timing: SyncTiming,
+}
+
+/// What a worker remembers for `kubelet_pod_start_duration_seconds` and
+/// `kubelet_pod_worker_duration_seconds`.
+struct SyncTiming {
+    /// When this kubelet first saw the pod (its worker started).
+    first_seen: Instant,
+    /// Whether the first relist found the pod already running (re-adopted after a kubelet
+    /// restart): its start was not ours to time.
+    adopted: Option<bool>,
+    start_reported: bool,
+    /// The pod's resourceVersion at the previous sync.
+    last_version: Option<String>,
+}
+
+impl SyncTiming {
+    fn new() -> SyncTiming {
+        SyncTiming {
+            first_seen: Instant::now(),
+            adopted: None,
+            start_reported: false,
+            last_version: None,
+        }
+    }
 }
 
 impl Kubelet {
@@ -105,24 +131,28 @@ impl Kubelet {
             volumes_refreshed: None,
             backoff_event: HashMap::new(),
             mirror_uid: None,
+            timing: SyncTiming::new(),
         };
         let span = tracing::info_span!("pod", pod = %key);
         tokio::spawn(w.run(notify).instrument(span));
     }
 }
 
-/// Every 2 s: pods the runtime holds that no source wants get a worker that stops them.
+/// Every 2 s: pods the runtime holds that no source wants get a worker that stops them, and
+/// the running pod and container gauges follow the runtime.
 pub async fn housekeeping(k: Arc<Kubelet>) {
     loop {
         tokio::select! {
             _ = k.shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
-        if !k.api_synced.load(Ordering::Relaxed) || !k.files_synced.load(Ordering::Relaxed) {
-            continue;
-        }
+        let synced = k.api_synced.load(Ordering::Relaxed) && k.files_synced.load(Ordering::Relaxed);
         match k.cri.relist().await {
             Ok(pods) => {
+                k.pod_metrics.set_running(&pods);
+                if !synced {
+                    continue;
+                }
                 for uid in pods.keys() {
                     if k.desired(uid).is_none() {
                         k.ensure_worker(uid);
@@ -154,9 +184,19 @@ impl Worker {
                 }
                 Some(p) => {
                     self.last_pod = Some(p.clone());
+                    let version = p.metadata.resource_version.clone().unwrap_or_default();
+                    let operation = SyncOperation::classify(
+                        self.timing.last_version.as_deref(),
+                        Some(&version),
+                    );
+                    let started = Instant::now();
                     if let Err(e) = self.sync(&p).await {
                         tracing::warn!(error = %e, "sync failed");
                     }
+                    self.k
+                        .pod_metrics
+                        .observe_pod_worker(operation, started.elapsed());
+                    self.timing.last_version = Some(version);
                     false
                 }
                 None if synced => {
@@ -338,8 +378,14 @@ impl Worker {
 
     /// Fetches the secrets, config maps and services the pod refers to.
     async fn env_sources(&self, pod: &Pod, obs: &ObservedPod) -> EnvSources {
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
         let mut src = EnvSources {
-            pod_ip: obs.sandbox().and_then(|s| s.ip.clone()).unwrap_or_default(),
+            // status.podIP of a hostNetwork pod is the node's IP, as in its status.
+            pod_ip: if host_network {
+                self.k.node_ip.clone()
+            } else {
+                obs.sandbox().and_then(|s| s.ip.clone()).unwrap_or_default()
+            },
             node_name: self.k.node_name.clone(),
             host_ip: self.k.node_ip.clone(),
             ..Default::default()
@@ -784,6 +830,9 @@ impl Worker {
 
     async fn sync(&mut self, pod: &Pod) -> crate::Result<()> {
         let mut obs = self.k.cri.relist_pod(&self.uid).await?;
+        if self.timing.adopted.is_none() {
+            self.timing.adopted = Some(obs.sandbox().is_some_and(|s| s.ready));
+        }
         let unhealthy = self.run_probes(pod, &obs).await;
         let ctx = SyncContext {
             backoff: self.backoff_context(pod, &obs),
@@ -964,6 +1013,14 @@ impl Worker {
             }
         }
         let status = compute_pod_status(&p, obs, &ctx);
+        if status.phase.as_deref() == Some("Running") && !self.timing.start_reported {
+            self.timing.start_reported = true;
+            if self.timing.adopted == Some(false) {
+                self.k
+                    .pod_metrics
+                    .observe_pod_start(self.timing.first_seen.elapsed());
+            }
+        }
         self.last_status = Some(status.clone());
         let mut shown = pod.clone();
         shown.status = Some(status.clone());
@@ -1113,6 +1170,7 @@ impl Worker {
                     volumes_refreshed: None,
                     backoff_event: HashMap::new(),
                     mirror_uid: None,
+                    timing: SyncTiming::new(),
                 };
                 w.kill_container(&pod, &id, &name, grace, "deleted").await;
             }

@@ -1,491 +1,16 @@
-//! kubelet end to end on a cluster-in-a-box.
-//!
-//! Topology: etcd and kube-apiserver run in the harness's hub namespace (the apiserver bound to
-//! the hub's bridge address, like a control-plane machine on the node network); the node's
-//! tinykube-runtime and kubelet run in the node namespace (entered with `nsenter --net`, so they
-//! share the machine's mount namespace and cgroup mounts), reaching the apiserver over the
-//! bridge. Pods get their own network namespaces from the runtime and CNI (bridge `cni0` inside
-//! the node namespace), so probes and the kubelet port are reachable from the kubelet as they
-//! would be on a real node. The test drives the cluster with the real kubectl run inside the
-//! hub namespace, and talks to the runtime over its unix socket.
+//! kubelet end to end on a cluster-in-a-box ([`tinykube_tests::cluster`]): etcd and
+//! kube-apiserver in a hub namespace, tinykube-runtime and the kubelet in a node namespace,
+//! driven with the real kubectl and the runtime's CRI socket.
 //!
 //! Needs root and `cargo build -p tinykube-kubelet -p tinykube-runtime -p tinykube-apiserver
 //! --bins` first.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use k8s_openapi::api::core::v1::Pod;
 use tinykube_cri_proto::v1 as cri;
-use tinykube_cri_proto::v1::runtime_service_client::RuntimeServiceClient;
-use tinykube_tests::etcd::etcd_binary;
-use tinykube_tests::{
-    binary_path, require_root, CmdOutput, Launch, Network, Node, Process, KUBECTL,
-};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Cluster {
-    // Drop order: kubelet, runtime, apiserver, etcd, then the network and the directory.
-    kubelet: Option<Process>,
-    runtime: Option<Process>,
-    apiserver: Process,
-    _etcd: Process,
-    node: Node,
-    node_name: String,
-    cgroup_parent: String,
-    pod_cidr: String,
-    network: Network,
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    async fn start() -> anyhow::Result<Cluster> {
-        require_root();
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let network = Network::new()?;
-        let node = network.add_node()?;
-        let dir = tempfile::Builder::new()
-            .prefix("tinykube-kubelet-")
-            .tempdir()?;
-        let d = dir.path().to_path_buf();
-        let hub = network.hub_name().to_string();
-        let hub_ip = network.hub_ip();
-        // etcd on the hub's loopback: the namespace is ours, so fixed ports are free.
-        let etcd = Launch::program(etcd_binary()?)
-            .label("etcd")
-            .netns(&hub)
-            .args(["--name", "kubelet-test", "--data-dir"])
-            .arg(d.join("etcd"))
-            .args([
-                "--listen-client-urls",
-                "http://127.0.0.1:2379",
-                "--advertise-client-urls",
-                "http://127.0.0.1:2379",
-            ])
-            .args([
-                "--listen-peer-urls",
-                "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls",
-                "http://127.0.0.1:2380",
-            ])
-            .args([
-                "--initial-cluster",
-                "kubelet-test=http://127.0.0.1:2380",
-                "--logger",
-                "zap",
-                "--log-outputs",
-                "stderr",
-            ])
-            .spawn()?;
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = tokio::process::Command::new("/usr/bin/nsenter")
-                .arg(format!("--net=/run/netns/{hub}"))
-                .args([
-                    "/bin/busybox",
-                    "wget",
-                    "-qO-",
-                    "http://127.0.0.1:2379/health",
-                ])
-                .output()
-                .await?;
-            if String::from_utf8_lossy(&out.stdout).contains("true") {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "etcd not healthy: {}",
-                etcd.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let apiserver = Launch::binary("kube-apiserver")?
-            .netns(&hub)
-            .args(["--etcd-servers", "http://127.0.0.1:2379"])
-            .args([
-                "--insecure-bind-address",
-                &hub_ip.to_string(),
-                "--insecure-port",
-                "6443",
-            ])
-            .args(["--service-cluster-ip-range", "10.96.0.0/12"])
-            .env("RUST_LOG", "info")
-            .spawn()?;
-        std::fs::write(
-            d.join("kubeconfig"),
-            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{hub_ip}:6443\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"),
-        )?;
-        for sub in ["net.d", "manifests", "logs", "kubelet"] {
-            std::fs::create_dir_all(d.join(sub))?;
-        }
-        // The busybox image, imported offline.
-        let tar = d.join("busybox.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hack/build-busybox-image.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(&tar)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "build image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = std::process::Command::new(binary_path("tinykube-runtime")?)
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("import")
-            .arg(&tar)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "import: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut c = Cluster {
-            kubelet: None,
-            runtime: None,
-            apiserver,
-            _etcd: etcd,
-            node_name: format!("node-{}-{n}", std::process::id()),
-            cgroup_parent: format!("tinykube/k{}-{n}", std::process::id()),
-            pod_cidr: format!("10.244.{}.0/24", 150 + n),
-            node,
-            network,
-            dir,
-        };
-        c.wait_apiserver().await?;
-        c.start_runtime().await?;
-        c.start_kubelet()?;
-        c.wait_node_ready().await?;
-        Ok(c)
-    }
-
-    fn d(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn socket(&self) -> PathBuf {
-        tinykube_tests::runtime_daemon::runtime_socket(self.d())
-    }
-
-    async fn wait_apiserver(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self.kubectl(&["get", "--raw", "/healthz"]).await?;
-            if out.success() {
-                return Ok(());
-            }
-            if Instant::now() > deadline || !self.apiserver.is_running() {
-                bail!(
-                    "apiserver not healthy: {}\n{}",
-                    out.stderr,
-                    self.apiserver.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn start_runtime(&mut self) -> anyhow::Result<()> {
-        let p = tinykube_tests::runtime_daemon::start_runtime_daemon(
-            self.node.name(),
-            self.d(),
-            &self.cgroup_parent,
-        )
-        .await?;
-        self.runtime = Some(p);
-        Ok(())
-    }
-
-    fn start_kubelet(&mut self) -> anyhow::Result<()> {
-        let d = self.d().to_path_buf();
-        let p = Launch::program("/usr/bin/nsenter")
-            .label("kubelet")
-            .arg(format!("--net=/run/netns/{}", self.node.name()))
-            .arg(binary_path("kubelet")?)
-            .env("RUST_LOG", "info,tinykube_kubelet=debug")
-            .arg("--kubeconfig")
-            .arg(d.join("kubeconfig"))
-            .args([
-                "--hostname-override",
-                &self.node_name,
-                "--node-ip",
-                &self.node.ip().to_string(),
-            ])
-            .arg("--container-runtime-endpoint")
-            .arg(format!("unix://{}", self.socket().display()))
-            .arg("--pod-manifest-path")
-            .arg(d.join("manifests"))
-            .arg("--root-dir")
-            .arg(d.join("kubelet"))
-            .arg("--pod-logs-dir")
-            .arg(d.join("logs"))
-            .arg("--cni-conf-dir")
-            .arg(d.join("net.d"))
-            .args(["--pod-cidr", &self.pod_cidr, "--port", "10250"])
-            .spawn()?;
-        self.kubelet = Some(p);
-        Ok(())
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "--- kubelet ---\n{}\n--- runtime ---\n{}",
-            self.kubelet
-                .as_ref()
-                .map(|p| p.log_tail())
-                .unwrap_or_default(),
-            self.runtime
-                .as_ref()
-                .map(|p| p.log_tail())
-                .unwrap_or_default()
-        )
-    }
-
-    async fn kubectl(&self, args: &[&str]) -> anyhow::Result<CmdOutput> {
-        self.kubectl_stdin(args, None).await
-    }
-
-    async fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<CmdOutput> {
-        use tokio::io::AsyncWriteExt;
-        let mut cmd = tokio::process::Command::new("/usr/bin/nsenter");
-        cmd.arg(format!("--net=/run/netns/{}", self.network.hub_name()))
-            .arg(KUBECTL)
-            .arg("--kubeconfig")
-            .arg(self.d().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.d().join("kcache"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn()?;
-        let mut input = child.stdin.take().context("stdin")?;
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).await?;
-        }
-        drop(input);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .context("kubectl timed out")??;
-        Ok(CmdOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
-    }
-
-    async fn apply(&self, yaml: &str) -> anyhow::Result<()> {
-        let out = self
-            .kubectl_stdin(&["apply", "-f", "-"], Some(yaml))
-            .await?;
-        anyhow::ensure!(out.success(), "apply: {}", out.stderr);
-        Ok(())
-    }
-
-    async fn get_json(&self, args: &[&str]) -> anyhow::Result<Option<serde_json::Value>> {
-        let mut a = vec!["get"];
-        a.extend_from_slice(args);
-        a.extend_from_slice(&["-o", "json"]);
-        let out = self.kubectl(&a).await?;
-        if !out.success() {
-            if out.stderr.contains("NotFound") || out.stderr.contains("not found") {
-                return Ok(None);
-            }
-            bail!("kubectl get {args:?}: {}", out.stderr);
-        }
-        Ok(Some(serde_json::from_str(&out.stdout)?))
-    }
-
-    async fn pod(&self, name: &str) -> anyhow::Result<Option<Pod>> {
-        Ok(match self.get_json(&["pod", name]).await? {
-            Some(v) => Some(serde_json::from_value(v)?),
-            None => None,
-        })
-    }
-
-    /// Polls `check` on the pod until it returns true.
-    async fn wait_pod(
-        &self,
-        name: &str,
-        what: &str,
-        check: impl Fn(&Pod) -> bool,
-    ) -> anyhow::Result<Pod> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let p = self.pod(name).await?;
-            if let Some(p) = &p {
-                if check(p) {
-                    return Ok(p.clone());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "pod {name}: timed out waiting for {what}; last: {}\n{}",
-                    serde_json::to_string_pretty(&p.map(|p| p.status)).unwrap_or_default(),
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    async fn wait_gone(&self, kind: &str, name: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        while self.get_json(&[kind, name]).await?.is_some() {
-            if Instant::now() > deadline {
-                bail!("{kind} {name} still exists\n{}", self.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        Ok(())
-    }
-
-    async fn wait_node_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(n) = self.get_json(&["node", &self.node_name]).await? {
-                let ready = n["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                if ready {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("node {} never Ready\n{}", self.node_name, self.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    /// GET on the kubelet port from inside the node namespace.
-    async fn kubelet_get(&self, path: &str) -> anyhow::Result<String> {
-        let url = format!("http://127.0.0.1:10250{path}");
-        let out = self
-            .node
-            .exec_async(
-                "/bin/busybox",
-                &["wget", "-qO-", &url],
-                Duration::from_secs(20),
-            )
-            .await?;
-        anyhow::ensure!(out.success(), "GET {url}: {}", out.stderr);
-        Ok(out.stdout)
-    }
-
-    async fn cri(&self) -> anyhow::Result<RuntimeServiceClient<tonic::transport::Channel>> {
-        Ok(RuntimeServiceClient::new(
-            tinykube_cri_proto::connect(self.socket().display().to_string()).await?,
-        ))
-    }
-
-    async fn runtime_counts(&self) -> anyhow::Result<(usize, usize)> {
-        let mut rt = self.cri().await?;
-        let s = rt
-            .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
-            .await?
-            .into_inner()
-            .items
-            .len();
-        let c = rt
-            .list_containers(cri::ListContainersRequest { filter: None })
-            .await?
-            .into_inner()
-            .containers
-            .len();
-        Ok((s, c))
-    }
-
-    /// Deletes every pod and waits until the runtime holds nothing; then stops everything.
-    async fn shutdown(mut self) -> anyhow::Result<()> {
-        let _ = self
-            .kubectl(&[
-                "delete",
-                "pods",
-                "--all",
-                "--all-namespaces",
-                "--wait=false",
-            ])
-            .await;
-        for f in std::fs::read_dir(self.d().join("manifests"))?.flatten() {
-            std::fs::remove_file(f.path())?;
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let (s, c) = self.runtime_counts().await?;
-            if s == 0 && c == 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "runtime still holds {s} sandboxes, {c} containers\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        if let Some(mut k) = self.kubelet.take() {
-            k.stop();
-        }
-        if let Some(mut r) = self.runtime.take() {
-            r.stop();
-        }
-        let leftovers: Vec<_> = std::fs::read_dir(self.d().join("kubelet/pods"))
-            .map(|r| r.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        anyhow::ensure!(leftovers.is_empty(), "pod dirs left: {leftovers:?}");
-        Ok(())
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(mut k) = self.kubelet.take() {
-            k.stop();
-        }
-        if let Some(mut r) = self.runtime.take() {
-            r.stop();
-        }
-        // Safety net after a failure: kill what is left in our cgroups and remove them.
-        tinykube_tests::leftovers::remove_cgroups(&self.cgroup_parent);
-        tinykube_tests::leftovers::unmount_entries(&self.d().join("state/netns"));
-    }
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
-}
-
-fn condition(p: &Pod, kind: &str) -> String {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == kind))
-        .map(|c| c.status.clone())
-        .unwrap_or_default()
-}
-
-fn cstatus(p: &Pod, name: &str) -> k8s_openapi::api::core::v1::ContainerStatus {
-    p.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.clone())
-        .into_iter()
-        .flatten()
-        .find(|c| c.name == name)
-        .unwrap_or_default()
-}
+use tinykube_tests::binary_path;
+use tinykube_tests::cluster::{condition, cstatus, phase, Cluster, ClusterOptions, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_registration_lease_and_status() -> anyhow::Result<()> {
@@ -941,7 +466,12 @@ async fn kubelet_restart_adopts_running_pods() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_pods_and_mirror_pods() -> anyhow::Result<()> {
-    let c = Cluster::start().await?;
+    // The full rescan is 10 minutes away: only the inotify watch can see the files below.
+    let c = Cluster::start_with(ClusterOptions {
+        kubelet_args: vec!["--file-check-frequency".into(), "10m".into()],
+        ..Default::default()
+    })
+    .await?;
     let m = c.d().join("manifests");
     std::fs::write(m.join("bad.yaml"), "kind: Pod\nmetadata: [broken")?;
     std::fs::write(m.join("web.yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - {name: c, image: busybox, command: [sleep, '3600']}\n")?;
@@ -1047,5 +577,116 @@ spec:
         "{}",
         wrong.stderr
     );
+    c.shutdown().await
+}
+
+/// The node's pressure conditions follow the eviction thresholds: met ones are True with
+/// upstream's reasons, others False; a malformed `--eviction-hard` stops the kubelet with a
+/// one-line error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressure_conditions_follow_eviction_thresholds() -> anyhow::Result<()> {
+    let bad = std::process::Command::new(binary_path("kubelet")?)
+        .args(["--eviction-hard", "memory.free<1Gi"])
+        .output()?;
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(
+        err.trim(),
+        "kubelet: --eviction-hard: \"memory.free<1Gi\": unknown eviction signal \"memory.free\""
+    );
+
+    // Always met: less than all of the disk free, less than all pids free. Never met: less
+    // than one byte of memory.
+    let c = Cluster::start_with(ClusterOptions {
+        kubelet_args: vec![
+            "--eviction-hard".into(),
+            "nodefs.available<100%,pid.available<100%,memory.available<1".into(),
+            "--eviction-pressure-transition-period".into(),
+            "0s".into(),
+        ],
+        ..Default::default()
+    })
+    .await?;
+    let n = c.get_json(&["node", &c.node_name]).await?.context("node")?;
+    let find = |kind: &str| {
+        n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["type"] == kind)
+            .map(|x| {
+                (
+                    x["status"].as_str().unwrap_or("").to_string(),
+                    x["reason"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    };
+    assert_eq!(
+        find("DiskPressure"),
+        Some(("True".into(), "KubeletHasDiskPressure".into()))
+    );
+    assert_eq!(
+        find("PIDPressure"),
+        Some(("True".into(), "KubeletHasInsufficientPID".into()))
+    );
+    assert_eq!(
+        find("MemoryPressure"),
+        Some(("False".into(), "KubeletHasSufficientMemory".into()))
+    );
+    assert_eq!(find("Ready").map(|r| r.0), Some("True".into()));
+    c.shutdown().await
+}
+
+/// `/metrics` on the kubelet port: upstream's kubelet series follow the pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_the_pods() -> anyhow::Result<()> {
+    let c = Cluster::start().await?;
+    c.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: counted}}\nspec:\n  nodeName: {}\n  containers:\n  - {{name: a, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}}\n  - {{name: b, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}}\n", c.node_name)).await?;
+    c.wait_pod("counted", "Running", |p| phase(p) == "Running")
+        .await?;
+    let want = [
+        "kubelet_running_pods 1\n",
+        "kubelet_running_containers{container_state=\"running\"} 2\n",
+        "kubelet_running_containers{container_state=\"exited\"} 0\n",
+        "kubelet_pod_start_duration_seconds_count 1\n",
+        "kubelet_pod_worker_duration_seconds_count{operation_type=\"create\"} 1\n",
+        "# TYPE kubelet_pod_worker_duration_seconds histogram",
+        "process_start_time_seconds",
+    ];
+    // The running gauges follow the runtime's relist (every 2 s).
+    let deadline = Instant::now() + WAIT;
+    let text = loop {
+        let text = c.kubelet_get("/metrics").await?;
+        if want.iter().all(|w| text.contains(w)) {
+            break text;
+        }
+        if Instant::now() > deadline {
+            bail!("metrics never showed {want:?}:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        text.contains("kubelet_pod_worker_duration_seconds_count{operation_type=\"sync\"}"),
+        "{text}"
+    );
+    // Deleting the pod brings the gauges back to zero.
+    let out = c
+        .kubectl(&["delete", "pod", "counted", "--wait=false"])
+        .await?;
+    assert!(out.success(), "{}", out.stderr);
+    c.wait_gone("pod", "counted").await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = c.kubelet_get("/metrics").await?;
+        if text.contains("kubelet_running_pods 0\n")
+            && text.contains("kubelet_running_containers{container_state=\"running\"} 0\n")
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("running gauges never went back to 0:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     c.shutdown().await
 }
