@@ -2,7 +2,7 @@
 //! live beside its implementation in `commands/`.
 
 use crate::commands;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// `kubectl [global flags] <command> [flags]`.
@@ -78,6 +78,8 @@ pub enum Command {
     Logs(commands::logs::LogsArgs),
     /// Execute a command in a container.
     Exec(commands::exec::ExecArgs),
+    /// Forward one or more local ports to a pod.
+    PortForward(commands::port_forward::PortForwardArgs),
     /// Display addresses of the control plane.
     ClusterInfo(commands::cluster_info::ClusterInfoArgs),
     /// Print the client and server version information.
@@ -87,4 +89,53 @@ pub enum Command {
     Config(commands::config::ConfigCommand),
     /// Print the supported API resources on the server.
     ApiResources(commands::api_resources::ApiResourcesArgs),
+}
+
+/// Parses the process arguments the way upstream reports problems: `--help` and `--version`
+/// print and exit 0; any other mistake prints one `error:` line plus where to get help, and
+/// exits 1 (clap alone would exit 2 with a multi-line message).
+pub fn parse_or_exit() -> Cli {
+    let args: Vec<String> = std::env::args().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::{ContextKind, ContextValue, ErrorKind};
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                error.exit();
+            }
+            let invalid = match error.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(arg)) => Some(arg.clone()),
+                _ => None,
+            };
+            let message = match (error.kind(), invalid) {
+                (ErrorKind::UnknownArgument, Some(arg)) if arg.starts_with("--") => {
+                    format!("unknown flag: {}", arg.split('=').next().unwrap_or(&arg))
+                }
+                (ErrorKind::UnknownArgument, Some(arg)) => format!(
+                    "unknown shorthand flag: '{}' in {arg}",
+                    arg.trim_start_matches('-').chars().next().unwrap_or('?')
+                ),
+                _ => {
+                    let rendered = error.render().to_string();
+                    let first = rendered.lines().next().unwrap_or_default();
+                    first.trim_start_matches("error: ").to_owned()
+                }
+            };
+            let verb = args
+                .iter()
+                .skip(1)
+                .find(|a| !a.starts_with('-') && Cli::command().find_subcommand(a).is_some());
+            eprintln!("error: {message}");
+            match verb {
+                Some(verb) => eprintln!("See 'kubectl {verb} --help' for usage."),
+                None => eprintln!("See 'kubectl --help' for usage."),
+            }
+            std::process::exit(1);
+        }
+    }
 }

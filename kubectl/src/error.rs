@@ -15,6 +15,10 @@ pub enum CliError {
     /// The command line, a manifest or a kubeconfig is wrong; nothing was sent.
     #[error("error: {0}")]
     Usage(String),
+    /// A message printed exactly as given, without a prefix (upstream prints validation
+    /// failures as `The Deployment "web" is invalid: ...`).
+    #[error("{0}")]
+    Plain(String),
     /// The apiserver could not be reached.
     #[error("Unable to connect to the server: {0}")]
     Unreachable(String),

@@ -9,8 +9,14 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod gojson;
+pub mod manifest;
+pub mod merge;
+pub mod printers;
+pub mod remote;
 pub mod resources;
 pub mod session;
+pub mod targets;
 
 pub use error::CliError;
 

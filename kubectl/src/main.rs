@@ -1,8 +1,6 @@
-use clap::Parser;
 use std::process::ExitCode;
-use tinykube_kubectl::cli::Cli;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tinykube_kubectl::run(Cli::parse()).await
+    tinykube_kubectl::run(tinykube_kubectl::cli::parse_or_exit()).await
 }

@@ -16,6 +16,7 @@ pub mod expose;
 pub mod get;
 pub mod label;
 pub mod logs;
+pub mod port_forward;
 pub mod rollout;
 pub mod scale;
 pub mod set;
@@ -38,6 +39,7 @@ pub async fn dispatch(flags: &GlobalFlags, command: Command) -> Result<(), CliEr
         Command::Rollout(command) => rollout::run(flags, command).await,
         Command::Logs(args) => logs::run(flags, args).await,
         Command::Exec(args) => exec::run(flags, args).await,
+        Command::PortForward(args) => port_forward::run(flags, args).await,
         Command::ClusterInfo(args) => cluster_info::run(flags, args).await,
         Command::Version(args) => version::run(flags, args).await,
         Command::Config(command) => config::run(flags, command).await,
