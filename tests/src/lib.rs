@@ -16,6 +16,11 @@
 //! - [`require_root`]: tests that need root call it first and fail loudly without it.
 //! - [`apiserver`]: [`ControlPlane::start`] runs etcd plus `kube-apiserver` with a kubeconfig,
 //!   drives the real kubectl ([`ControlPlane::kubectl`]) and makes raw HTTP requests.
+//! - [`cluster`]: [`cluster::Cluster::start`] runs a one-node cluster-in-a-box (etcd and
+//!   apiserver in a hub namespace, tinykube-runtime and kubelet in a node namespace).
+//! - [`kubectl`]: runs OUR kubectl and the real one against a [`ControlPlane`] with the same
+//!   kubeconfig (args, stdin, env), to compare what they print; long-running ones (`-w`, `-f`)
+//!   as a [`kubectl::Running`] handle.
 //!
 //! A typical scenario:
 //!
@@ -42,9 +47,11 @@
 #![forbid(unsafe_code)]
 
 pub mod apiserver;
+pub mod cluster;
 mod cmd;
 pub mod error;
 pub mod etcd;
+pub mod kubectl;
 pub mod leftovers;
 pub mod netns;
 pub mod process;
