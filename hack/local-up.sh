@@ -133,7 +133,10 @@ import_images
 start_component tinykube-runtime "$NODE_NS" - \
   --listen "$NODE_STATE/runtime.sock" --root "$NODE_DIR/runtime" --state "$NODE_STATE" \
   --cni-conf-dir "$NODE_DIR/cni" --cgroup-parent "$CGROUP_PARENT"
+# The node shares the machine's disk, often fuller than upstream's 10%/15% free defaults allow;
+# like kind, a local cluster only reacts to memory, so disk use does not taint the node.
 start_component kubelet "$NODE_NS" "http://127.0.0.1:10250/healthz" \
+  --eviction-hard "memory.available<100Mi,nodefs.available<0%,imagefs.available<0%" \
   --kubeconfig "$KUBECONFIG_PATH" --hostname-override node1 --node-ip "$NODE_IP" \
   --container-runtime-endpoint "unix://$NODE_STATE/runtime.sock" \
   --root-dir "$NODE_DIR/kubelet" --pod-manifest-path "$NODE_DIR/manifests" \
