@@ -8,12 +8,14 @@
 //!
 //! | module | upstream package | what it holds |
 //! |---|---|---|
+//! | [`duration`] | `pkg/util/duration` | human-readable ages (`3m10s`, `2d1h`) |
 //! | [`labels`] | `pkg/labels` | label selectors (`-l app=web,tier in (a,b)`), `LabelSelector` conversion |
 //! | [`fields`] | `pkg/fields` | field selectors (`--field-selector spec.nodeName=n1`) |
 //! | [`quantity`] | `pkg/api/resource` | resource quantities (`500m`, `1Gi`) with exact arithmetic |
 //! | [`validation`] | `pkg/util/validation` | DNS-1123/1035 names, qualified names, label values |
 //! | [`status`] | `pkg/api/errors`, `pkg/util/validation/field` | `Status` error bodies, field errors and paths |
 //! | [`keys`] | `apiserver/pkg/registry` | etcd storage keys (`/registry/pods/default/web`) |
+//! | [`patch_meta`] | `pkg/util/strategicpatch` (and `k8s.io/api` struct tags) | strategic-merge-patch merge keys and strategies of the built-in kinds |
 //!
 //! # Invariant: no I/O
 //!
@@ -24,9 +26,11 @@
 //! panic on user input — including empty and non-ASCII strings; bad input is
 //! reported through the per-module `thiserror` error types.
 
+pub mod duration;
 pub mod fields;
 pub mod keys;
 pub mod labels;
+pub mod patch_meta;
 pub mod quantity;
 pub mod status;
 pub mod validation;

@@ -1,10 +1,12 @@
 //! JSON exactly as Go's `encoding/json` writes an unstructured object: object keys sorted, no
-//! whitespace, `<`, `>` and `&` escaped as `\u003c`, `\u003e`, `\u0026` (and U+2028/U+2029),
-//! floats in Go's shortest form (`1`, `0.5`, `1e+21`, `1e-7`).
+//! whitespace (or `MarshalIndent`'s), `<`, `>` and `&` escaped as `\u003c`, `\u003e`, `\u0026`
+//! (and U+2028/U+2029), `\b` and `\f` as Go 1.22+ writes them, other control characters as
+//! `\u00XX`, floats in Go's shortest form (`1`, `0.5`, `1e+21`, `1e-7`).
 //!
 //! Upstream kubectl stores this text in the `kubectl.kubernetes.io/last-applied-configuration`
 //! annotation, so writing it the same way keeps our annotation byte-for-byte identical and lets
-//! the real kubectl and ours take turns applying the same object.
+//! the real kubectl and ours take turns applying the same object. `-o json` and JSONPath print
+//! through the same encoder.
 
 use serde_json::{Number, Value};
 use std::fmt::Write;
@@ -12,7 +14,7 @@ use std::fmt::Write;
 /// `json.Marshal(value)`.
 pub fn to_string(value: &Value) -> String {
     let mut out = String::new();
-    write_value(&mut out, value);
+    write_value(&mut out, value, None, 0);
     out
 }
 
@@ -23,22 +25,43 @@ pub fn to_line(value: &Value) -> String {
     out
 }
 
-fn write_value(out: &mut String, value: &Value) {
+/// `json.MarshalIndent(value, "", indent)`.
+pub fn to_indented(value: &Value, indent: &str) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value, Some(indent), 0);
+    out
+}
+
+/// Starts a new line at `depth` levels of `indent`; nothing when compact.
+fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
+    if let Some(unit) = indent {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str(unit);
+        }
+    }
+}
+
+fn write_value(out: &mut String, value: &Value, indent: Option<&str>, depth: usize) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => write_number(out, n),
         Value::String(s) => write_string(out, s),
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(out, item);
+                newline(out, indent, depth + 1);
+                write_value(out, item, indent, depth + 1);
             }
+            newline(out, indent, depth);
             out.push(']');
         }
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
         Value::Object(map) => {
             // serde_json's map is ordered by key (no `preserve_order`), as Go sorts map keys.
             out.push('{');
@@ -46,10 +69,15 @@ fn write_value(out: &mut String, value: &Value) {
                 if i > 0 {
                     out.push(',');
                 }
+                newline(out, indent, depth + 1);
                 write_string(out, key);
                 out.push(':');
-                write_value(out, item);
+                if indent.is_some() {
+                    out.push(' ');
+                }
+                write_value(out, item, indent, depth + 1);
             }
+            newline(out, indent, depth);
             out.push('}');
         }
     }
@@ -94,7 +122,8 @@ pub fn go_float(f: f64) -> String {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+/// A JSON string as Go writes it (see the module docs), appended to `out`.
+pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -145,5 +174,17 @@ mod tests {
             assert_eq!(to_string(&value), want, "{value}");
         }
         assert_eq!(to_line(&json!({})), "{}\n");
+    }
+
+    #[test]
+    fn strings_escape_like_go() {
+        assert_eq!(
+            to_string(&json!("a<b>&\"c\"\n\u{1}\u{2028}é")),
+            "\"a\\u003cb\\u003e\\u0026\\\"c\\\"\\n\\u0001\\u2028é\""
+        );
+        assert_eq!(
+            to_string(&json!({"b": 1, "a": [true, null]})),
+            "{\"a\":[true,null],\"b\":1}"
+        );
     }
 }

@@ -177,15 +177,10 @@ impl Catalog {
     }
 
     /// The type serving `kind` in `apiVersion` (as written in a manifest).
-    pub fn for_kind(&self, api_version: &str, kind: &str) -> Result<&ResourceType, CliError> {
+    pub fn for_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceType> {
         self.types
             .iter()
             .find(|t| t.kind == kind && t.api_version() == api_version)
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "resource mapping not found for kind \"{kind}\" in version \"{api_version}\"; ensure CRDs are installed first"
-                ))
-            })
     }
 
     /// The types in a category (`all`), in discovery order.

@@ -177,11 +177,7 @@ pub fn manifest_type<'a>(
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    catalog
-        .types
-        .iter()
-        .find(|t| t.kind == kind && t.api_version() == api_version)
-        .ok_or_else(|| {
+    catalog.for_kind(api_version, kind).ok_or_else(|| {
             let name = object_name(object);
             let namespace = object
                 .get("metadata")

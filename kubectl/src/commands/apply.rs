@@ -18,6 +18,7 @@ use crate::remote::{self, PatchType, APPLY_FIELD_MANAGER};
 use crate::session::Session;
 use crate::targets::{self, DryRun, Target};
 use serde_json::Value;
+use tinykube_apimachinery::patch_meta;
 
 /// The annotation holding the last applied configuration.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -244,7 +245,7 @@ async fn apply_one(
         ("fieldValidation", validation),
     ];
     query.extend(args.dry_run.query());
-    let schema = merge::schema::for_kind(&target.rtype.group, &target.rtype.kind);
+    let schema = patch_meta::for_kind(&target.rtype.group, &target.rtype.kind);
     let mut attempt = 0;
     loop {
         let current = endpoint.get_opt(&target.name).await.map_err(|e| {

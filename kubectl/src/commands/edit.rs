@@ -16,6 +16,7 @@ use crate::session::Session;
 use crate::targets::{self, Selection, Target};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use tinykube_apimachinery::patch_meta;
 
 /// Arguments of `kubectl edit`.
 #[derive(Debug, clap::Args)]
@@ -272,7 +273,7 @@ async fn edit_one(session: &Session, target: &Target) -> Result<(), CliError> {
         if has_last_applied {
             edited_object = apply::with_last_applied(&edited_object);
         }
-        let schema = merge::schema::for_kind(&target.rtype.group, &target.rtype.kind);
+        let schema = patch_meta::for_kind(&target.rtype.group, &target.rtype.kind);
         let patch = merge::two_way(&original, &edited_object, schema)
             .map_err(|e| CliError::usage(e.to_string()))?;
         if patch.is_empty() {

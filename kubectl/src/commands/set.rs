@@ -10,6 +10,7 @@ use crate::merge;
 use crate::remote::PatchType;
 use crate::targets::{self, Selection};
 use serde_json::Value;
+use tinykube_apimachinery::patch_meta;
 
 /// Subcommands of `kubectl set`.
 #[derive(Debug, clap::Subcommand)]
@@ -69,7 +70,7 @@ pub async fn run(flags: &GlobalFlags, command: SetCommand) -> Result<(), CliErro
         let (Value::Object(before), Value::Object(after)) = (&live, &updated) else {
             continue;
         };
-        let schema = merge::schema::for_kind(&target.rtype.group, &target.rtype.kind);
+        let schema = patch_meta::for_kind(&target.rtype.group, &target.rtype.kind);
         let patch =
             merge::two_way(before, after, schema).map_err(|e| CliError::usage(e.to_string()))?;
         if patch.is_empty() {

@@ -3,7 +3,8 @@
 
 use crate::cli::GlobalFlags;
 use crate::error::CliError;
-use crate::printers::{json, yaml};
+use crate::gojson;
+use crate::printers::yaml;
 use crate::session::Session;
 use serde_json::{json, Map, Value};
 
@@ -118,13 +119,13 @@ pub fn version_json(client: &Value, server: Option<&Value>) -> String {
             .iter()
             .map(|field| {
                 let mut line = String::from("    ");
-                json::write_string(&mut line, field);
+                gojson::write_string(&mut line, field);
                 line.push_str(": ");
                 let text = value
                     .get(*field)
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                json::write_string(&mut line, text);
+                gojson::write_string(&mut line, text);
                 line
             })
             .collect();

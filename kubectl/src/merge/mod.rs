@@ -16,11 +16,9 @@
 //! Upstream walks Go maps (random order) and compares Go types: integers and floats are
 //! different types, as [`GoType`] keeps them.
 
-pub mod schema;
-
-use schema::{lookup, PatchMeta, Schema, Strategy};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
+use tinykube_apimachinery::patch_meta::{lookup, PatchMeta, Schema, Strategy, TypeDef};
 
 /// A JSON object.
 pub type Object = Map<String, Value>;
@@ -74,7 +72,7 @@ pub fn three_way(
     original: Option<&Object>,
     modified: &Object,
     current: &Object,
-    schema: &'static schema::Node,
+    schema: &'static TypeDef,
 ) -> Result<Object> {
     let delta = diff_maps(
         current,
@@ -101,11 +99,7 @@ pub fn three_way(
 }
 
 /// The patch that turns `original` into `modified` (`kubectl edit`, `set image`).
-pub fn two_way(
-    original: &Object,
-    modified: &Object,
-    schema: &'static schema::Node,
-) -> Result<Object> {
+pub fn two_way(original: &Object, modified: &Object, schema: &'static TypeDef) -> Result<Object> {
     diff_maps(
         original,
         modified,
@@ -223,7 +217,7 @@ fn diff_maps(
                     build_retain_keys: meta.retain_keys,
                     ..options
                 };
-                if meta.strategy == Strategy::ReplaceMap {
+                if meta.strategy == Strategy::Replace {
                     if !options.ignore_changes_and_additions {
                         patch.insert(key.clone(), modified_value.clone());
                     }
@@ -728,7 +722,7 @@ fn merge_map(mut original: Object, mut patch: Object, schema: Schema) -> Result<
         }
         let (node, meta) = lookup(schema, &key);
         let merged = match (original_value, patch_value) {
-            (Value::Object(o), Value::Object(p)) if meta.strategy != Strategy::ReplaceMap => {
+            (Value::Object(o), Value::Object(p)) if meta.strategy != Strategy::Replace => {
                 Value::Object(merge_map(o, p, node)?)
             }
             (Value::Array(o), Value::Array(p)) => Value::Array(merge_list(o, p, node, meta)?),

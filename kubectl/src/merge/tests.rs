@@ -3,6 +3,7 @@
 
 use super::*;
 use serde_json::json;
+use tinykube_apimachinery::patch_meta;
 
 fn object(value: Value) -> Object {
     match value {
@@ -40,8 +41,8 @@ struct Case {
     want: Value,
 }
 
-fn deploy_schema() -> &'static schema::Node {
-    schema::for_kind("apps", "Deployment")
+fn deploy_schema() -> &'static TypeDef {
+    patch_meta::for_kind("apps", "Deployment")
 }
 
 #[test]

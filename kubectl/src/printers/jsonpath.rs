@@ -8,8 +8,8 @@
 //! nothing. Several results of one action are separated by a space; strings print raw,
 //! numbers and booleans as Go prints them, maps and lists as compact JSON.
 
-use super::json::to_json_compact;
 use super::yaml::go_float_g;
+use crate::gojson;
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -449,7 +449,7 @@ fn print_value(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         Value::Number(n) => go_float_g(n.as_f64().unwrap_or_default()),
-        Value::Array(_) | Value::Object(_) => to_json_compact(value),
+        Value::Array(_) | Value::Object(_) => gojson::to_string(value),
     }
 }
 
@@ -552,7 +552,7 @@ fn apply(step: &Step, value: &Value, out: &mut Vec<Value>) -> Result<(), JsonPat
             let Value::Array(items) = value else {
                 return fail(format!(
                     "{} is not array or slice and cannot be filtered",
-                    to_json_compact(value)
+                    gojson::to_string(value)
                 ));
             };
             for item in items {

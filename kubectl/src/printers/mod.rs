@@ -3,16 +3,17 @@
 //! `-o name` / `-o yaml`.
 //!
 //! - [`table`]: server-side Tables laid out with [`tabwriter`] (Go's `text/tabwriter`).
-//! - [`yaml`] / [`json`]: byte-for-byte what `sigs.k8s.io/yaml` and `encoding/json` write.
+//! - [`yaml`] / [`crate::gojson`]: byte-for-byte what `sigs.k8s.io/yaml` and `encoding/json`
+//!   write.
 //! - [`jsonpath`]: the JSONPath template language.
 
-pub mod json;
 pub mod jsonpath;
 pub mod table;
 pub mod tabwriter;
 pub mod yaml;
 
 use crate::error::CliError;
+use crate::gojson;
 use serde_json::{json, Value};
 
 /// What `-o` asked for.
@@ -143,7 +144,8 @@ pub fn items_of_list(mut list: Value) -> Vec<Value> {
 pub fn print_object(format: &OutputFormat, object: &Value) -> Result<String, CliError> {
     match format {
         OutputFormat::Yaml => Ok(yaml::to_yaml(object)),
-        OutputFormat::Json => Ok(json::to_json_pretty(object)),
+        // `json.MarshalIndent(object, "", "    ")` and a newline, as upstream's JSONPrinter.
+        OutputFormat::Json => Ok(gojson::to_indented(object, "    ") + "\n"),
         OutputFormat::JsonPath(template) => template
             .execute(object)
             .map_err(|e| CliError::usage(format!("error executing jsonpath: {e}"))),
@@ -210,5 +212,14 @@ mod tests {
         let items = items_of_list(list);
         assert_eq!(items[0]["kind"], "Deployment");
         assert_eq!(items[0]["apiVersion"], "apps/v1");
+    }
+
+    #[test]
+    fn pretty_json_matches_go_marshal_indent() {
+        let value = json!({"kind": "Secret", "data": {"cc": "ZGRkZA==", "a": "Yg=="}, "list": [], "m": {}, "n": [1, 2.5]});
+        assert_eq!(
+            print_object(&OutputFormat::Json, &value).unwrap(),
+            "{\n    \"data\": {\n        \"a\": \"Yg==\",\n        \"cc\": \"ZGRkZA==\"\n    },\n    \"kind\": \"Secret\",\n    \"list\": [],\n    \"m\": {},\n    \"n\": [\n        1,\n        2.5\n    ]\n}\n"
+        );
     }
 }
