@@ -766,20 +766,24 @@ fn respond(
     if wants == Wanted::Table {
         let include =
             IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
-        let rv = object
-            .pointer("/metadata/resourceVersion")
-            .cloned()
-            .unwrap_or(json!(""));
-        let table = build_table(
-            &resource.qualified(),
-            &[object],
-            json!({"resourceVersion": rv}),
-            include,
-            jiff::Timestamp::now(),
-        );
-        return Ok(body::json(code, &table));
+        return Ok(body::json(code, &single_table(resource, object, include)));
     }
     Ok(body::json(code, &object))
+}
+
+/// The Table of one object, at the object's resourceVersion.
+fn single_table(resource: &Resource, object: Value, include: IncludeObject) -> Value {
+    let rv = object
+        .pointer("/metadata/resourceVersion")
+        .cloned()
+        .unwrap_or(json!(""));
+    build_table(
+        &resource.qualified(),
+        &[object],
+        json!({"resourceVersion": rv}),
+        include,
+        jiff::Timestamp::now(),
+    )
 }
 
 async fn get_one(
@@ -892,10 +896,10 @@ async fn list(
     if let Some(token) = &continue_token {
         metadata["continue"] = json!(token);
     }
+    let items: Vec<Value> = items.into_iter().map(|o| with_type(resource, o)).collect();
     if wants == Wanted::Table {
         let include =
             IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
-        let items: Vec<Value> = items.into_iter().map(|o| with_type(resource, o)).collect();
         let table = build_table(
             &resource.qualified(),
             &items,
@@ -905,7 +909,6 @@ async fn list(
         );
         return Ok(body::json(StatusCode::OK, &table));
     }
-    let items: Vec<Value> = items.into_iter().map(|o| with_type(resource, o)).collect();
     Ok(body::json(
         StatusCode::OK,
         &json!({
@@ -1018,24 +1021,11 @@ async fn watch(
     let encode = move |kind: &str, object: &Value| -> Bytes {
         let object = with_type(resource, object.clone());
         let object = if wants == Wanted::Table {
-            let rv = object
-                .pointer("/metadata/resourceVersion")
-                .cloned()
-                .unwrap_or(json!(""));
-            build_table(
-                &resource.qualified(),
-                &[object],
-                json!({"resourceVersion": rv}),
-                include,
-                jiff::Timestamp::now(),
-            )
+            single_table(resource, object, include)
         } else {
             object
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        watch_line(kind, &object)
     };
     let subscription = cache.subscribe(after);
     tokio::spawn(async move {
@@ -1044,10 +1034,7 @@ async fn watch(
             Err(too_old) => {
                 let status = ApiError::expired(too_old.to_string()).to_status();
                 let status = serde_json::to_value(status).unwrap_or_default();
-                let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": status}))
-                    .unwrap_or_default();
-                line.push(b'\n');
-                let _ = sender.send(Bytes::from(line)).await;
+                let _ = sender.send(watch_line("ERROR", &status)).await;
                 return;
             }
         };
@@ -1072,13 +1059,10 @@ async fn watch(
                 metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
             let object = json!({"kind": resource.kind, "apiVersion": resource.api_version(), "metadata": metadata});
-            let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object}))
-                .unwrap_or_default();
-            line.push(b'\n');
-            Bytes::from(line)
+            watch_line("BOOKMARK", &object)
         };
         if send_initial {
-            let revision = last_revision.max(cache.snapshot().1);
+            let revision = last_revision.max(cache.revision());
             if sender.send(bookmark(revision, true)).await.is_err() {
                 return;
             }
@@ -1107,7 +1091,7 @@ async fn watch(
                     }
                 }
                 _ = ticker.tick(), if bookmarks => {
-                    let revision = last_revision.max(cache.snapshot().1);
+                    let revision = last_revision.max(cache.revision());
                     if sender.send(bookmark(revision, false)).await.is_err() {
                         return;
                     }
@@ -1129,6 +1113,20 @@ async fn watch(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// One event of a watch stream: a `{"object", "type"}` JSON line, written straight from the
+/// borrowed object (no copy of it per event and watcher).
+fn watch_line(kind: &str, object: &Value) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        object: &'a Value,
+        #[serde(rename = "type")]
+        kind: &'a str,
+    }
+    let mut line = serde_json::to_vec(&Line { object, kind }).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// Name for `generateName`: the prefix and five random characters, upstream's alphabet.
@@ -2119,11 +2117,9 @@ async fn finalize_namespace(
     ))
 }
 
-/// `pods/<name>/log`: streamed from the kubelet of the pod's node.
-async fn pod_log(state: &Shared, target: &Target, query: &Query) -> Result<Response, ApiError> {
-    let pod = read(state, target).await?.object;
-    let name = target.name.as_deref().unwrap_or_default();
-    let container = kubelet_proxy::choose_container(&pod, query.get("container"))?;
+/// The address of the kubelet on the node `pod` is bound to: every pod subresource the
+/// kubelet serves (log, exec, portforward) is reached through it.
+async fn pod_kubelet_address(state: &Shared, pod: &Value, name: &str) -> Result<String, ApiError> {
     let node_name = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -2136,8 +2132,15 @@ async fn pod_log(state: &Shared, target: &Target, query: &Query) -> Result<Respo
         .await
         .map_err(|e| storage_error(nodes, node_name, e))?
         .object;
-    let address = kubelet_proxy::kubelet_address(&node)
-        .ok_or_else(|| kubelet_proxy::no_address(node_name))?;
+    kubelet_proxy::kubelet_address(&node).ok_or_else(|| kubelet_proxy::no_address(node_name))
+}
+
+/// `pods/<name>/log`: streamed from the kubelet of the pod's node.
+async fn pod_log(state: &Shared, target: &Target, query: &Query) -> Result<Response, ApiError> {
+    let pod = read(state, target).await?.object;
+    let name = target.name.as_deref().unwrap_or_default();
+    let container = kubelet_proxy::choose_container(&pod, query.get("container"))?;
+    let address = pod_kubelet_address(state, &pod, name).await?;
     let namespace = target.namespace.as_deref().unwrap_or("default");
     let path = kubelet_proxy::log_path(namespace, name, &container, &query.params);
     kubelet_proxy::stream_from_kubelet(&address, &path).await
@@ -2157,23 +2160,10 @@ async fn pod_exec(
     let name = target.name.as_deref().unwrap_or_default();
     let options = kubelet_proxy::exec_options(&query.params)?;
     let container = kubelet_proxy::choose_container(&pod, options.container.as_deref())?;
-    let node_name = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| kubelet_proxy::not_scheduled(name))?;
-    let nodes = resources::find("", "v1", "nodes").expect("nodes are served");
-    let node = state
-        .store
-        .get(&key_for(nodes, None, node_name))
-        .await
-        .map_err(|e| storage_error(nodes, node_name, e))?
-        .object;
-    let address = kubelet_proxy::kubelet_address(&node)
-        .ok_or_else(|| kubelet_proxy::no_address(node_name))?;
+    let address = pod_kubelet_address(state, &pod, name).await?;
     let namespace = target.namespace.as_deref().unwrap_or("default");
     let path = kubelet_proxy::exec_path(namespace, name, &container, &options);
-    kubelet_proxy::proxy_exec(upgrade, method, headers, &address, &path).await
+    kubelet_proxy::proxy_upgraded(upgrade, method, headers, &address, &path).await
 }
 
 /// `pods/<name>/portforward`: checked here as upstream's PortForwardLocation does (pod, ports,
@@ -2189,23 +2179,10 @@ async fn pod_port_forward(
     let pod = read(state, target).await?.object;
     let name = target.name.as_deref().unwrap_or_default();
     let ports = kubelet_proxy::port_forward_ports(&query.params)?;
-    let node_name = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| kubelet_proxy::not_scheduled(name))?;
-    let nodes = resources::find("", "v1", "nodes").expect("nodes are served");
-    let node = state
-        .store
-        .get(&key_for(nodes, None, node_name))
-        .await
-        .map_err(|e| storage_error(nodes, node_name, e))?
-        .object;
-    let address = kubelet_proxy::kubelet_address(&node)
-        .ok_or_else(|| kubelet_proxy::no_address(node_name))?;
+    let address = pod_kubelet_address(state, &pod, name).await?;
     let namespace = target.namespace.as_deref().unwrap_or("default");
     let path = kubelet_proxy::port_forward_path(namespace, name, &ports);
-    kubelet_proxy::proxy_exec(upgrade, method, headers, &address, &path).await
+    kubelet_proxy::proxy_upgraded(upgrade, method, headers, &address, &path).await
 }
 
 #[cfg(test)]
@@ -2214,6 +2191,21 @@ mod tests {
 
     fn pods() -> &'static Resource {
         resources::find("", "v1", "pods").unwrap()
+    }
+
+    #[test]
+    fn watch_lines_are_the_json_of_type_and_object() {
+        let status = json!({"kind": "Status", "code": 410, "details": null});
+        let pod = json!({"metadata": {"name": "ü\"n", "labels": {"b": "1", "a": "2"}}, "spec": {}});
+        for (kind, object) in [
+            ("ADDED", &pod),
+            ("ERROR", &status),
+            ("BOOKMARK", &json!({})),
+        ] {
+            let mut want = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
+            want.push(b'\n');
+            assert_eq!(watch_line(kind, object), Bytes::from(want), "{kind}");
+        }
     }
 
     #[test]

@@ -303,8 +303,9 @@ pub fn port_forward_path(namespace: &str, pod: &str, ports: &[u16]) -> String {
     path
 }
 
-/// Proxies the client's upgrade request for `path` to the kubelet at `address`.
-pub async fn proxy_exec(
+/// Proxies the client's upgrade request (exec, port-forward) for `path` to the kubelet at
+/// `address`.
+pub async fn proxy_upgraded(
     upgrade: Option<tinykube_component_base::upgrade::OnUpgrade>,
     method: &axum::http::Method,
     headers: &axum::http::HeaderMap,
@@ -343,6 +344,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn the_container_is_the_named_or_the_only_one() {
         let one = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "web"}], "initContainers": [{"name": "init"}]}});
@@ -369,12 +377,6 @@ mod tests {
 
     #[test]
     fn exec_queries_become_the_kubelets() {
-        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
         let options = exec_options(&params(&[
             ("command", "sh"),
             ("command", "-c"),
@@ -423,12 +425,6 @@ mod tests {
 
     #[test]
     fn port_forward_queries_become_the_kubelets() {
-        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
         type Case<'a> = (
             &'a [(&'a str, &'a str)],
             Result<(Vec<u16>, &'a str), &'a str>,

@@ -77,6 +77,18 @@ pub fn rfc3339_in(seconds: i64) -> String {
         .unwrap_or_else(|_| now_rfc3339())
 }
 
+/// The JSON type of `value`, as errors about a value of the wrong type name it.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

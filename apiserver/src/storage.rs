@@ -41,6 +41,18 @@ pub struct Stored {
     pub revision: i64,
 }
 
+impl Stored {
+    /// `object` as of `revision`, which becomes its `metadata.resourceVersion`.
+    fn at(key: String, mut object: Value, revision: i64) -> Stored {
+        set_resource_version(&mut object, revision);
+        Stored {
+            key,
+            object,
+            revision,
+        }
+    }
+}
+
 /// A page of a list: objects in key order and the revision the list was read at.
 #[derive(Debug)]
 pub struct ListPage {
@@ -115,27 +127,25 @@ pub fn set_resource_version(object: &mut Value, revision: i64) {
     }
 }
 
-fn encode(object: &Value) -> Vec<u8> {
+/// The bytes etcd holds for `object`: without `metadata.resourceVersion`, which is etcd's own
+/// revision. The copy made to strip it is handed back, to be returned with the write's revision
+/// without copying the object again.
+fn encode(object: &Value) -> (Vec<u8>, Value) {
     let mut stored = object.clone();
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
-    serde_json::to_vec(&stored).unwrap_or_default()
+    (serde_json::to_vec(&stored).unwrap_or_default(), stored)
 }
 
 fn decode(kv: &KeyValue, revision: i64, keys: &KeyMap) -> Result<Stored, StorageError> {
     let key = keys.logical(kv.key());
-    let mut object: Value =
+    let object: Value =
         serde_json::from_slice(kv.value()).map_err(|source| StorageError::Corrupt {
             key: key.clone(),
             source,
         })?;
-    set_resource_version(&mut object, revision);
-    Ok(Stored {
-        key,
-        object,
-        revision,
-    })
+    Ok(Stored::at(key, object, revision))
 }
 
 /// The first key after every key starting with `prefix`, the end of an etcd prefix range.
@@ -189,25 +199,20 @@ impl Store {
     /// Creates `key`; fails with `AlreadyExists` when it is taken. Returns the stored object.
     pub async fn create(&self, key: &str, object: &Value) -> Result<Stored, StorageError> {
         let physical = self.keys.physical(key);
+        let (bytes, object) = encode(object);
         let txn = Txn::new()
             .when([Compare::create_revision(
                 physical.as_str(),
                 CompareOp::Equal,
                 0,
             )])
-            .and_then([TxnOp::put(physical.as_str(), encode(object), None)]);
+            .and_then([TxnOp::put(physical.as_str(), bytes, None)]);
         let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(StorageError::AlreadyExists(key.to_string()));
         }
         let revision = response.header().map(|h| h.revision()).unwrap_or_default();
-        let mut object = object.clone();
-        set_resource_version(&mut object, revision);
-        Ok(Stored {
-            key: key.to_string(),
-            object,
-            revision,
-        })
+        Ok(Stored::at(key.to_string(), object, revision))
     }
 
     /// Replaces `key` if its `mod_revision` is still `expected`.
@@ -218,26 +223,21 @@ impl Store {
         expected: i64,
     ) -> Result<Stored, StorageError> {
         let physical = self.keys.physical(key);
+        let (bytes, object) = encode(object);
         let txn = Txn::new()
             .when([Compare::mod_revision(
                 physical.as_str(),
                 CompareOp::Equal,
                 expected,
             )])
-            .and_then([TxnOp::put(physical.as_str(), encode(object), None)])
+            .and_then([TxnOp::put(physical.as_str(), bytes, None)])
             .or_else([TxnOp::get(physical.as_str(), None)]);
         let response = self.kv.clone().txn(txn).await?;
         if !response.succeeded() {
             return Err(Self::failed_precondition(key, response.op_responses()));
         }
         let revision = response.header().map(|h| h.revision()).unwrap_or_default();
-        let mut object = object.clone();
-        set_resource_version(&mut object, revision);
-        Ok(Stored {
-            key: key.to_string(),
-            object,
-            revision,
-        })
+        Ok(Stored::at(key.to_string(), object, revision))
     }
 
     /// Deletes `key` if its `mod_revision` is still `expected`. Returns the deleted object.
@@ -458,7 +458,7 @@ mod tests {
     #[test]
     fn stored_json_has_no_resource_version() {
         let object = serde_json::json!({"metadata": {"name": "a", "resourceVersion": "7"}});
-        let stored: Value = serde_json::from_slice(&encode(&object)).unwrap();
+        let stored: Value = serde_json::from_slice(&encode(&object).0).unwrap();
         assert_eq!(stored, serde_json::json!({"metadata": {"name": "a"}}));
     }
 }

@@ -112,6 +112,11 @@ impl WatchCache {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The newest revision applied, without copying the objects as [`Self::snapshot`] does.
+    pub fn revision(&self) -> i64 {
+        self.read().revision
+    }
+
     /// Every object (in key order) and the revision they are current at.
     pub fn snapshot(&self) -> (Vec<Arc<Value>>, i64) {
         let state = self.read();

@@ -312,7 +312,14 @@ fn validate_meta_common(meta: &ObjectMeta, namespaced: bool, path: &FieldPath) -
         meta.generation.unwrap_or(0),
         &path.child("generation"),
     ));
-    errs.extend(validate_labels(meta.labels.as_ref(), &path.child("labels")));
+    errs.extend(validate_meta_contents(meta, path));
+    errs
+}
+
+/// The checks create and update share: labels, annotations, owner references and
+/// finalizers (each also checked as a core finalizer name).
+fn validate_meta_contents(meta: &ObjectMeta, path: &FieldPath) -> Errors {
+    let mut errs = validate_labels(meta.labels.as_ref(), &path.child("labels"));
     errs.extend(validate_annotations(
         meta.annotations.as_ref(),
         &path.child("annotations"),
@@ -436,23 +443,7 @@ pub(super) fn validate_object_meta_update(
             &path.child(field),
         ));
     }
-    errs.extend(validate_labels(new.labels.as_ref(), &path.child("labels")));
-    errs.extend(validate_annotations(
-        new.annotations.as_ref(),
-        &path.child("annotations"),
-    ));
-    errs.extend(validate_owner_references(
-        items(&new.owner_references),
-        &path.child("ownerReferences"),
-    ));
-    let finalizers = items(&new.finalizers);
-    errs.extend(validate_finalizers(finalizers, &path.child("finalizers")));
-    for (i, finalizer) in finalizers.iter().enumerate() {
-        errs.extend(validate_kube_finalizer_name(
-            finalizer,
-            &path.child("finalizers").index(i),
-        ));
-    }
+    errs.extend(validate_meta_contents(new, path));
     errs
 }
 

@@ -46,6 +46,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use tinykube_apimachinery::status::{FieldError, FieldPath};
 
+use crate::object::json_type;
 use common::Errors;
 
 /// A request body that is not a valid object of its kind. The message reads
@@ -140,17 +141,6 @@ fn dispatch<O: KindOp>(resource: &str, op: O) -> Option<O::Output> {
         "events.events.k8s.io" => op.run::<events_v1::Event>(),
         _ => return None,
     })
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// The body with `apiVersion`/`kind` filled in when absent, so the typed

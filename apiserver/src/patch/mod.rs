@@ -22,6 +22,8 @@ mod strategic;
 
 use serde_json::{Map, Value};
 
+use crate::object::json_type;
+
 /// The patch types kube-apiserver accepts, by `Content-Type` (named as upstream's
 /// `types.PatchType` constants).
 #[allow(clippy::enum_variant_names)]
@@ -236,17 +238,6 @@ fn json_patch_error(ops: &[json_patch::PatchOperation], e: &json_patch::PatchErr
         (other, _) => format!("{name} operation failed at path \"{path}\": {other}"),
     };
     PatchError::Invalid(message)
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 // ---- JSON merge patch ---------------------------------------------------------------------

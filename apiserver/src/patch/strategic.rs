@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use super::schema::{self, PatchMeta, Schema, Strategy};
 use super::PatchError;
+use crate::object::json_type;
 
 type Result<T> = std::result::Result<T, PatchError>;
 type Object = Map<String, Value>;
@@ -65,7 +66,7 @@ pub(crate) fn apply(resource: &str, original: &Value, patch: &[u8]) -> Result<Va
         other => {
             return Err(bad(format!(
                 "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-                json_type_name(&other)
+                json_type(&other)
             )))
         }
     };
@@ -125,17 +126,6 @@ fn go_type_name(value: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "[]interface {}",
         Value::Object(_) => "map[string]interface {}",
-    }
-}
-
-fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 
