@@ -25,9 +25,9 @@ pub enum Error {
     /// A reconcile task panicked or was cancelled.
     #[error("reconcile of {key} did not finish: {message}")]
     Task { key: String, message: String },
-    /// Building the client failed (kubeconfig unreadable, bad server URL).
-    #[error("kubeconfig: {0}")]
-    Kubeconfig(String),
+    /// Building the client failed (kubeconfig unreadable or absent).
+    #[error(transparent)]
+    Client(#[from] tinykube_component_base::ClientError),
     /// A flag value is invalid.
     #[error("invalid flag {flag}: {message}")]
     Flag { flag: &'static str, message: String },

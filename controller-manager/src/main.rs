@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{ArgAction, Parser};
+use tinykube_component_base::parse_duration;
 use tinykube_controller_manager::{Config, LeaderElection, ALL_CONTROLLERS};
 
 /// Command line of `kube-controller-manager`, with upstream's flag names and defaults.
@@ -124,41 +125,6 @@ struct Cli {
     concurrent_namespace_syncs: u16,
 }
 
-/// Parses Go durations as upstream flags take them: `40s`, `1m0s`, `1h30m`, `500ms`, `2.5s`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?} (examples: 40s, 1m0s, 500ms)");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 impl Cli {
     fn config(self) -> Config {
         let (not_ready, unreachable) = match self.pod_eviction_timeout {
@@ -233,29 +199,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_go() {
-        let cases = [
-            ("40s", Some(40_000)),
-            ("1m0s", Some(60_000)),
-            ("1h30m", Some(5_400_000)),
-            ("500ms", Some(500)),
-            ("2.5s", Some(2_500)),
-            ("0", Some(0)),
-            ("", None),
-            ("10", None),
-            ("5x", None),
-            ("s", None),
-        ];
-        for (text, millis) in cases {
-            assert_eq!(
-                parse_duration(text).ok().map(|d| d.as_millis() as u64),
-                millis,
-                "{text:?}"
-            );
-        }
-    }
 
     #[test]
     fn flags_as_upstream() {

@@ -3,13 +3,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Service;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::ObjectRef;
 use kube::Client;
 use tokio::task::JoinSet;
@@ -194,18 +194,8 @@ impl Default for Config {
 
 /// Builds the API client from `--kubeconfig` / `--master`.
 pub async fn client(config: &Config) -> Result<Client> {
-    let mut kube_config = match &config.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .map_err(|e| Error::Kubeconfig(format!("read {}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Kubeconfig(format!("no --kubeconfig given and none found: {e}")))?,
-    };
+    let mut kube_config =
+        tinykube_component_base::client::kube_config(config.kubeconfig.as_deref()).await?;
     if let Some(master) = &config.master {
         kube_config.cluster_url = master.parse().map_err(|e| Error::Flag {
             flag: "--master",
@@ -214,41 +204,35 @@ pub async fn client(config: &Config) -> Result<Client> {
     }
     // Controllers write a lot during rollouts; upstream's client defaults are 20 qps, 30 burst.
     kube_config.read_timeout = Some(Duration::from_secs(60));
-    Client::try_from(kube_config).map_err(|e| Error::Kubeconfig(e.to_string()))
+    Ok(tinykube_component_base::client::client_from(kube_config)?)
 }
 
 /// Runs the controller manager until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
     validate_controllers(&config.controllers)?;
-    if config.allocate_node_cidrs {
-        let cluster: nodeipam::Cidr =
-            config.cluster_cidr.parse().map_err(|message| Error::Flag {
-                flag: "--cluster-cidr",
-                message,
-            })?;
-        if config.node_cidr_mask_size < cluster.prefix || config.node_cidr_mask_size > 32 {
-            return Err(Error::Flag {
-                flag: "--node-cidr-mask-size",
-                message: format!(
-                    "/{} does not fit in --cluster-cidr {cluster}",
-                    config.node_cidr_mask_size
-                ),
-            });
-        }
-    }
-    let election = &config.leader_election;
-    let lease = LeaseConfig {
-        namespace: election.resource_namespace.clone(),
-        name: election.resource_name.clone(),
-        identity: default_identity(),
-        lease_duration: election.lease_duration,
-        renew_deadline: election.renew_deadline,
-        retry_period: election.retry_period,
+    let node_ipam_cluster = if config.allocate_node_cidrs {
+        Some(nodeipam::cluster_from_flags(
+            &config.cluster_cidr,
+            config.node_cidr_mask_size,
+        )?)
+    } else {
+        None
     };
-    if election.enabled {
-        lease.validate()?;
-    }
     let client = client(&config).await?;
+    let election = &config.leader_election;
+    let elector = if election.enabled {
+        let lease = LeaseConfig {
+            namespace: election.resource_namespace.clone(),
+            name: election.resource_name.clone(),
+            identity: default_identity(),
+            lease_duration: election.lease_duration,
+            renew_deadline: election.renew_deadline,
+            retry_period: election.retry_period,
+        };
+        Some(LeaderElector::new(client.clone(), lease)?)
+    } else {
+        None
+    };
     let endpoints = Endpoints::new();
     let metrics = ControllerMetrics::default();
     endpoints.metrics().register(
@@ -263,66 +247,61 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
         .map_err(|source| Error::Serve { addr, source })?;
     tracing::info!(%bound, "serving /healthz and /metrics");
 
-    // Only the replica holding the Lease runs controllers; a standby stays healthy.
-    let leader = Arc::new(std::sync::atomic::AtomicBool::new(
-        !config.leader_election.enabled,
-    ));
     let informers = Arc::new(Informers::new(client.clone()));
     {
+        // Only the replica holding the Lease runs controllers; a standby stays healthy.
+        let leading = match &elector {
+            Some(elector) => elector.leader_flag(),
+            None => Arc::new(AtomicBool::new(true)),
+        };
         let informers = informers.clone();
-        let leader = leader.clone();
         let gc = controller_enabled(&config.controllers, "garbage-collector-controller");
         endpoints.add_readiness_check("informer-sync", move || {
-            if leader.load(std::sync::atomic::Ordering::SeqCst) {
+            if leading.load(Ordering::SeqCst) {
                 informers.synced(gc)
             } else {
                 Ok(())
             }
         });
     }
-    if !config.leader_election.enabled {
-        run_controllers(&config, &client, &informers, &metrics, shutdown).await;
-        return Ok(());
+    let controllers = |leading| {
+        run_controllers(
+            &config,
+            node_ipam_cluster,
+            &client,
+            &informers,
+            &metrics,
+            leading,
+        )
+    };
+    match elector {
+        None => controllers(shutdown).await,
+        Some(elector) => {
+            elector.run(shutdown, controllers).await?;
+        }
     }
-    let elector = LeaderElector::new(client.clone(), lease)?;
-    let flag = elector.leader_flag();
-    {
-        // Mirror the elector's flag for the health check.
-        let leader = leader.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                leader.store(
-                    flag.load(std::sync::atomic::Ordering::SeqCst),
-                    std::sync::atomic::Ordering::SeqCst,
-                );
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            }
-        });
-    }
-    let outcome = elector
-        .run(shutdown, |leading| async move {
-            leader.store(true, std::sync::atomic::Ordering::SeqCst);
-            run_controllers(&config, &client, &informers, &metrics, leading).await;
-        })
-        .await;
-    outcome?;
     Ok(())
 }
 
 /// Starts the enabled controllers and runs them until `leading` is cancelled.
 async fn run_controllers(
     config: &Config,
+    node_ipam_cluster: Option<nodeipam::Cidr>,
     client: &Client,
     informers: &Arc<Informers>,
     metrics: &ControllerMetrics,
     leading: CancellationToken,
 ) {
     let mut tasks = JoinSet::new();
-    start_controllers(config, client, informers, metrics, &leading, &mut tasks);
+    start_controllers(
+        config,
+        node_ipam_cluster,
+        client,
+        informers,
+        metrics,
+        &leading,
+        &mut tasks,
+    );
     informers.start(&leading);
     tracing::info!(controllers = tasks.len(), "controllers started");
     leading.cancelled().await;
@@ -337,6 +316,7 @@ fn all_synced(waits: Vec<BoxFuture<'static, ()>>) -> BoxFuture<'static, ()> {
 
 fn start_controllers(
     config: &Config,
+    node_ipam_cluster: Option<nodeipam::Cidr>,
     client: &Client,
     informers: &Arc<Informers>,
     metrics: &ControllerMetrics,
@@ -528,37 +508,26 @@ fn start_controllers(
         ));
     }
 
-    if enabled("node-ipam-controller") && config.allocate_node_cidrs {
-        match config.cluster_cidr.parse::<nodeipam::Cidr>() {
-            Err(message) => {
-                tracing::error!(%message, "--cluster-cidr is invalid; node IPAM not started")
-            }
-            Ok(cluster) => {
-                let nodes = informers.nodes().clone();
-                match nodeipam::NodeIpamController::new(
-                    client.clone(),
-                    nodes.store().clone(),
-                    cluster,
-                    config.node_cidr_mask_size,
-                ) {
-                    Err(error) => tracing::error!(%error, "node IPAM not started"),
-                    Ok(ctx) => {
-                        let triggers = vec![trigger(nodes.subscribe(), applied_key)];
-                        tasks.spawn(runner::run(
-                            "node-ipam-controller",
-                            nodes.store().clone(),
-                            triggers,
-                            wait(nodes.clone()),
-                            1,
-                            Arc::new(ctx),
-                            nodeipam::reconcile,
-                            metrics.clone(),
-                            shutdown.clone(),
-                        ));
-                    }
-                }
-            }
-        }
+    if let Some(cluster) = node_ipam_cluster.filter(|_| enabled("node-ipam-controller")) {
+        let nodes = informers.nodes().clone();
+        let ctx = nodeipam::NodeIpamController::new(
+            client.clone(),
+            nodes.store().clone(),
+            cluster,
+            config.node_cidr_mask_size,
+        );
+        let triggers = vec![trigger(nodes.subscribe(), applied_key)];
+        tasks.spawn(runner::run(
+            "node-ipam-controller",
+            nodes.store().clone(),
+            triggers,
+            wait(nodes.clone()),
+            1,
+            Arc::new(ctx),
+            nodeipam::reconcile,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
     }
 
     if enabled("serviceaccount-controller") {

@@ -101,21 +101,32 @@ pub struct NodeIpamController {
 }
 
 impl NodeIpamController {
-    pub fn new(client: Client, nodes: Store<Node>, cluster: Cidr, mask: u8) -> Result<Self> {
-        if mask < cluster.prefix || mask > 32 {
-            return Err(Error::Flag {
-                flag: "--node-cidr-mask-size",
-                message: format!("/{mask} does not fit in --cluster-cidr {cluster}"),
-            });
-        }
-        Ok(NodeIpamController {
+    /// A controller handing out `/mask` blocks of `cluster`, both checked by
+    /// [`cluster_from_flags`].
+    pub fn new(client: Client, nodes: Store<Node>, cluster: Cidr, mask: u8) -> Self {
+        NodeIpamController {
             client,
             nodes,
             cluster,
             mask,
             pending: Mutex::new(HashMap::new()),
-        })
+        }
     }
+}
+
+/// The range of `--cluster-cidr`, checked to hold blocks of `--node-cidr-mask-size`.
+pub fn cluster_from_flags(cluster_cidr: &str, mask: u8) -> Result<Cidr> {
+    let cluster: Cidr = cluster_cidr.parse().map_err(|message| Error::Flag {
+        flag: "--cluster-cidr",
+        message,
+    })?;
+    if mask < cluster.prefix || mask > 32 {
+        return Err(Error::Flag {
+            flag: "--node-cidr-mask-size",
+            message: format!("/{mask} does not fit in --cluster-cidr {cluster}"),
+        });
+    }
+    Ok(cluster)
 }
 
 fn node_cidrs(node: &Node) -> Vec<Cidr> {
@@ -198,6 +209,26 @@ mod tests {
         assert!(c("10.244.0.0/16").contains(&c("10.244.3.0/24")));
         assert!(!c("10.244.0.0/16").contains(&c("10.245.0.0/24")));
         assert!(!c("10.244.3.0/24").contains(&c("10.244.0.0/16")));
+    }
+
+    #[test]
+    fn flags_need_a_cluster_cidr_that_holds_node_blocks() {
+        // (--cluster-cidr, --node-cidr-mask-size, the flag named in the error)
+        let cases = [
+            ("10.244.0.0/16", 24, None),
+            ("10.244.0.0/16", 16, None),
+            ("10.244.0.0/16", 32, None),
+            ("10.244.0.0/16", 8, Some("--node-cidr-mask-size")),
+            ("10.244.0.0/16", 33, Some("--node-cidr-mask-size")),
+            ("10.244.0.0", 24, Some("--cluster-cidr")),
+        ];
+        for (cidr, mask, wrong_flag) in cases {
+            match (cluster_from_flags(cidr, mask), wrong_flag) {
+                (Ok(cluster), None) => assert_eq!(cluster, c(cidr)),
+                (Err(Error::Flag { flag, .. }), Some(wrong)) => assert_eq!(flag, wrong),
+                (outcome, _) => panic!("{cidr} /{mask}: {outcome:?}"),
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,6 @@ use axum::Router;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
@@ -92,70 +91,6 @@ impl Default for Config {
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 10249))),
         }
     }
-}
-
-/// Parses a Go-style duration: `1s`, `500ms`, `1m30s`, `2h`, `0`.
-pub fn parse_duration(text: &str) -> Result<Duration, Error> {
-    let err = |reason: &str| Error::Duration {
-        text: text.to_string(),
-        reason: reason.to_string(),
-    };
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return Err(err("empty"));
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| err("missing unit (ns, us, ms, s, m, h)"))?;
-        if digits == 0 {
-            return Err(err("expected a number"));
-        }
-        let value: f64 = rest[..digits].parse().map_err(|_| err("bad number"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err("unknown unit (ns, us, ms, s, m, h)")),
-        };
-        total += Duration::from_secs_f64(value * seconds);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
-/// A kube-rs client from `--kubeconfig`, or inferred.
-pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, Error> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let error = |source| Error::Kubeconfig {
-                path: path.clone(),
-                source,
-            };
-            let file = Kubeconfig::read_from(path).map_err(error)?;
-            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .map_err(error)?
-        }
-        None => kube::Config::infer().await?,
-    };
-    kube::Client::try_from(config).map_err(Error::Client)
-}
-
-/// `--cleanup`: removes our jumps and chains from this namespace's filter and nat tables.
-pub async fn cleanup(iptables: &Iptables) -> Result<(), Error> {
-    iptables.cleanup().await
 }
 
 /// What `/healthz` reports, shared between the sync loop and the servers.
@@ -329,7 +264,7 @@ where
 
 /// Runs kube-proxy until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let client = client(config.kubeconfig.as_ref()).await?;
+    let client = tinykube_component_base::client::client(config.kubeconfig.as_deref()).await?;
     let endpoints = Endpoints::new();
     let metrics = SyncMetrics::register(&endpoints);
     let health = Health {
@@ -461,24 +396,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_as_go() {
-        for (text, want) in [
-            ("1s", Duration::from_secs(1)),
-            ("30s", Duration::from_secs(30)),
-            ("500ms", Duration::from_millis(500)),
-            ("1m30s", Duration::from_secs(90)),
-            ("1h", Duration::from_secs(3600)),
-            ("0", Duration::ZERO),
-            ("1.5s", Duration::from_millis(1500)),
-        ] {
-            assert_eq!(parse_duration(text).unwrap(), want, "{text}");
-        }
-        for bad in ["", "5", "s", "1x", "1s2"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn health_needs_a_sync_and_no_old_pending_change() {

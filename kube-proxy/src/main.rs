@@ -4,11 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use tinykube_component_base::parse_duration;
 use tinykube_kube_proxy::{Config, Iptables, NodeContext, ABOUT};
-
-fn duration(text: &str) -> Result<Duration, String> {
-    tinykube_kube_proxy::parse_duration(text).map_err(|e| e.to_string())
-}
 
 /// Command line of `kube-proxy`, with upstream's flag names and defaults.
 #[derive(Parser)]
@@ -41,11 +38,11 @@ struct Cli {
     nodeport_addresses: Vec<String>,
 
     /// Minimum time between syncs; changes arriving meanwhile are batched into one.
-    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     min_sync_period: Duration,
 
     /// Maximum time between full resyncs of the rules.
-    #[arg(long, default_value = "30s", value_parser = duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     sync_period: Duration,
 
     /// Remove kube-proxy's iptables chains and jumps from this network namespace, then exit.
@@ -86,7 +83,7 @@ fn hostname() -> String {
 async fn start(cli: Cli) -> anyhow::Result<()> {
     tinykube_component_base::init_tracing()?;
     if cli.cleanup {
-        tinykube_kube_proxy::cleanup(&Iptables::new()).await?;
+        Iptables::new().cleanup().await?;
         tracing::info!("removed kube-proxy's chains");
         return Ok(());
     }

@@ -19,8 +19,8 @@ pub enum KubeletError {
     },
     #[error("pod {pod}: {message}")]
     Pod { pod: String, message: String },
-    #[error("kubeconfig: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Client(#[from] tinykube_component_base::ClientError),
     #[error("serve on {addr}: {source}")]
     Serve {
         addr: String,

@@ -49,14 +49,14 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     cni_conf_dir: Option<PathBuf>,
     /// How often node status is posted.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = tinykube_component_base::parse_duration)]
     node_status_update_frequency: Duration,
     /// How often the manifest directory is rescanned in full; changes are seen at once
     /// through inotify, this is the safety net.
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = tinykube_component_base::parse_duration)]
     file_check_frequency: Duration,
     /// How often each pod is resynced (besides on change).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = tinykube_component_base::parse_duration)]
     sync_frequency: Duration,
     /// Maximum pods on this node.
     #[arg(long, default_value_t = 110)]
@@ -68,28 +68,8 @@ struct Cli {
     #[arg(long, value_name = "THRESHOLDS", default_value = tinykube_kubelet::pressure::DEFAULT_EVICTION_HARD)]
     eviction_hard: String,
     /// How long a pressure condition stays True after its signal recovered.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = tinykube_component_base::parse_duration)]
     eviction_pressure_transition_period: Duration,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration {s:?}: unit must be ms, s, m or h"
-            ))
-        }
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn default_ip() -> String {

@@ -38,11 +38,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use tinykube_component_base::leader::{
     default_identity, LeaderElectionError, LeaderElector, LeaseConfig,
 };
-use tinykube_component_base::Endpoints;
+use tinykube_component_base::{ClientError, Endpoints};
 use tokio_util::sync::CancellationToken;
 
 /// What `kube-scheduler --help` says the component is.
@@ -56,15 +55,8 @@ pub const DEFAULT_PORT: u16 = 10259;
 /// Errors that stop the scheduler; each says what it was doing.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading kubeconfig {path}: {source}")]
-    Kubeconfig {
-        path: PathBuf,
-        source: kube::config::KubeconfigError,
-    },
-    #[error("no --kubeconfig given and none found (KUBECONFIG, ~/.kube/config, in-cluster): {0}")]
-    InferConfig(#[from] kube::config::InferConfigError),
-    #[error("building the API client: {0}")]
-    Client(#[source] kube::Error),
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("serving /healthz and /metrics on {addr}: {source}")]
     Serve {
         addr: SocketAddr,
@@ -118,34 +110,33 @@ impl Default for Config {
     }
 }
 
-/// A kube-rs client from `--kubeconfig`, or inferred.
-pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, Error> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let error = |source| Error::Kubeconfig {
-                path: path.clone(),
-                source,
-            };
-            let file = Kubeconfig::read_from(path).map_err(error)?;
-            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .map_err(error)?
-        }
-        None => kube::Config::infer().await?,
-    };
-    kube::Client::try_from(config).map_err(Error::Client)
-}
-
 /// Runs the scheduler until `shutdown` is cancelled (or, with leader election, until the
 /// lease is lost, which is an error).
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let client = client(config.kubeconfig.as_ref()).await?;
+    let client = tinykube_component_base::client::client(config.kubeconfig.as_deref()).await?;
     let endpoints = Endpoints::new();
     let metrics = metrics::Metrics::register(endpoints.metrics(), &config.scheduler_name);
+    let identity = config.identity.clone().unwrap_or_else(default_identity);
+    let elector = if config.leader_elect {
+        let lease_config = LeaseConfig {
+            namespace: config.lease_namespace.clone(),
+            name: config.lease_name.clone(),
+            identity: identity.clone(),
+            lease_duration: config.lease_duration,
+            renew_deadline: config.renew_deadline,
+            retry_period: config.retry_period,
+        };
+        Some(LeaderElector::new(client.clone(), lease_config)?)
+    } else {
+        None
+    };
     let synced = Arc::new(AtomicBool::new(false));
-    let leading = Arc::new(AtomicBool::new(!config.leader_elect));
     {
-        let (synced, leading) = (synced.clone(), leading.clone());
+        let synced = synced.clone();
+        let leading = match &elector {
+            Some(elector) => elector.leader_flag(),
+            None => Arc::new(AtomicBool::new(true)),
+        };
         endpoints.add_readiness_check("sched-handler-sync", move || {
             // A standby replica is ready: it has nothing to sync until it leads.
             if !leading.load(Ordering::SeqCst) || synced.load(Ordering::SeqCst) {
@@ -162,45 +153,31 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         .map_err(|source| Error::Serve { addr, source })?;
     tracing::info!(%bound, "serving /healthz and /metrics over plain HTTP");
 
-    let identity = config.identity.clone().unwrap_or_else(default_identity);
     let context = runner::Context {
-        client: client.clone(),
+        client,
         scheduler_name: config.scheduler_name.clone(),
-        identity: identity.clone(),
+        identity,
         metrics: metrics.clone(),
         synced,
         percentage_of_nodes_to_score: config.percentage_of_nodes_to_score,
     };
-    let lease = format!("{}/{}", config.lease_namespace, config.lease_name);
-    let result = if config.leader_elect {
-        let lease_config = LeaseConfig {
-            namespace: config.lease_namespace.clone(),
-            name: config.lease_name.clone(),
-            identity,
-            lease_duration: config.lease_duration,
-            renew_deadline: config.renew_deadline,
-            retry_period: config.retry_period,
-        };
-        let elector = LeaderElector::new(client, lease_config)?;
-        metrics.set_leader(&lease, false);
-        let outcome = elector
-            .run(shutdown.clone(), |token| {
-                let metrics = metrics.clone();
-                let leading = leading.clone();
-                let lease = lease.clone();
-                async move {
-                    leading.store(true, Ordering::SeqCst);
+    let result = match elector {
+        Some(elector) => {
+            let lease = format!("{}/{}", config.lease_namespace, config.lease_name);
+            metrics.set_leader(&lease, false);
+            let outcome = elector
+                .run(shutdown.clone(), |token| async move {
                     metrics.set_leader(&lease, true);
                     runner::run_scheduler(context, token).await;
                     metrics.set_leader(&lease, false);
-                    leading.store(false, Ordering::SeqCst);
-                }
-            })
-            .await;
-        outcome.map(|_| ()).map_err(Error::from)
-    } else {
-        runner::run_scheduler(context, shutdown.clone()).await;
-        Ok(())
+                })
+                .await;
+            outcome.map(|_| ()).map_err(Error::from)
+        }
+        None => {
+            runner::run_scheduler(context, shutdown.clone()).await;
+            Ok(())
+        }
     };
     shutdown.cancel();
     match server.await {

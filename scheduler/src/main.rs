@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use tinykube_component_base::leader::parse_duration;
+use tinykube_component_base::parse_duration;
 use tinykube_scheduler::{Config, ABOUT};
 
 /// Command line of `kube-scheduler`, with upstream's flag names and defaults.
