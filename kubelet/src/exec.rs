@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tinykube_component_base::upgrade;
 use tinykube_cri_proto::v1 as cri;
 
-use crate::actions::CState;
-use crate::{lock, Kubelet};
+use crate::actions::{CState, ObservedPod};
+use crate::Kubelet;
 
 /// What an exec request asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,6 +114,56 @@ pub(crate) fn cri_error(status: tonic::Status) -> Response {
     error(code, status.message().to_string())
 }
 
+/// Whether `headers` ask for a WebSocket upgrade.
+pub(crate) fn is_websocket(headers: &HeaderMap) -> bool {
+    upgrade::is_upgrade_request(headers)
+        && headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// What the runtime holds of pod `namespace/name` (and uid `uid`, when given), or the answer
+/// when the pod is not this kubelet's or the runtime cannot tell.
+pub(crate) async fn observe_pod(
+    k: &Kubelet,
+    namespace: &str,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<ObservedPod, Response> {
+    let pod_uid = k
+        .with_pod_named(namespace, name, |uid, _| uid.to_string())
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "pod does not exist"))?;
+    if uid.is_some_and(|uid| uid != pod_uid) {
+        return Err(error(StatusCode::NOT_FOUND, "pod not found"));
+    }
+    k.cri.relist_pod(&pod_uid).await.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("container runtime: {e}"),
+        )
+    })
+}
+
+/// Passes the client's upgrade through to the runtime's streaming server at `url`, the
+/// answer of a CRI `Exec` or `PortForward`.
+pub(crate) async fn proxy_to_runtime(request: &mut Request<Body>, url: &str) -> Response {
+    let Some((backend, path)) = split_stream_url(url) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the runtime answered an unusable stream URL {url:?}"),
+        );
+    };
+    let client = upgrade::client_upgrade(request);
+    match upgrade::proxy_upgrade(client, request.method(), request.headers(), backend, path).await {
+        Ok(response) => response,
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("error dialing backend: {e}"),
+        ),
+    }
+}
+
 /// The id of the running instance of `container` in pod `namespace/name`.
 async fn running_container(
     k: &Kubelet,
@@ -121,21 +171,8 @@ async fn running_container(
     name: &str,
     container: &str,
 ) -> Result<String, Response> {
-    let uid = lock(&k.pod_status)
-        .iter()
-        .find(|(_, p)| {
-            p.metadata.namespace.as_deref() == Some(namespace)
-                && p.metadata.name.as_deref() == Some(name)
-        })
-        .map(|(uid, _)| uid.clone())
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "pod does not exist"))?;
-    let observed = k.cri.relist_pod(&uid).await.map_err(|e| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("container runtime: {e}"),
-        )
-    })?;
-    observed
+    observe_pod(k, namespace, name, None)
+        .await?
         .latest(container)
         .filter(|c| c.state == CState::Running)
         .map(|c| c.id.clone())
@@ -157,12 +194,7 @@ pub async fn exec(
         Ok(options) => options,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let headers = request.headers();
-    let websocket = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade::is_upgrade_request(headers) || !websocket {
+    if !is_websocket(request.headers()) {
         return error(
             StatusCode::BAD_REQUEST,
             "exec streams need a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported",
@@ -188,21 +220,8 @@ pub async fn exec(
         Ok(response) => response.into_inner().url,
         Err(status) => return cri_error(status),
     };
-    let Some((backend, path)) = split_stream_url(&url) else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the runtime answered an unusable stream URL {url:?}"),
-        );
-    };
-    tracing::debug!(pod = %format!("{namespace}/{pod}"), %container, %backend, "proxying exec");
-    let client = upgrade::client_upgrade(&mut request);
-    match upgrade::proxy_upgrade(client, request.method(), request.headers(), backend, path).await {
-        Ok(response) => response,
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("error dialing backend: {e}"),
-        ),
-    }
+    tracing::debug!(pod = %format!("{namespace}/{pod}"), %container, %url, "proxying exec");
+    proxy_to_runtime(&mut request, &url).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //! - [`metrics`]: upstream's kubelet metrics (running pods and containers, pod start and
 //!   sync durations) on the port's `/metrics`.
 //! - [`server`]: the kubelet's HTTP port (`/healthz`, `/pods`, `/containerLogs`, `/metrics`),
-//!   and [`exec`] (`/exec`, proxied to the runtime's streaming server).
+//!   with [`exec`] (`/exec`) and [`portforward`] (`/portForward`), both proxied to the
+//!   runtime's streaming server.
 //!
 //! The kubelet keeps no state of its own across restarts: it re-adopts what the runtime
 //! reports (sandboxes and containers carry the pod's UID and name as labels).
@@ -136,6 +137,23 @@ impl Kubelet {
         lock(&self.api_pods).get(uid).cloned()
     }
 
+    /// `f` of the uid and the last computed status of pod `namespace/name`, when this
+    /// kubelet runs it.
+    pub(crate) fn with_pod_named<T>(
+        &self,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&str, &Pod) -> T,
+    ) -> Option<T> {
+        lock(&self.pod_status)
+            .iter()
+            .find(|(_, p)| {
+                p.metadata.namespace.as_deref() == Some(namespace)
+                    && p.metadata.name.as_deref() == Some(name)
+            })
+            .map(|(uid, p)| f(uid, p))
+    }
+
     /// Whether the runtime answers and has a network config.
     pub async fn runtime_ready(&self) -> std::result::Result<(), String> {
         self.cri.ready().await
@@ -147,18 +165,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs the kubelet until `shutdown` is cancelled. Returns the address the server is bound to
-/// through `bound` as soon as it listens.
+/// Runs the kubelet until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
     let client = match &config.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| KubeletError::Config(format!("{}: {e}", path.display())))?;
-            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .map_err(|e| KubeletError::Config(format!("{}: {e}", path.display())))?;
-            Some(kube::Client::try_from(cfg)?)
-        }
+        Some(path) => Some(tinykube_component_base::client::client(Some(path)).await?),
         None => None,
     };
     let cri = runtime::Cri::connect(&config.container_runtime_endpoint).await?;

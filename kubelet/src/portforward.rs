@@ -15,11 +15,10 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use tinykube_component_base::upgrade;
 use tinykube_cri_proto::v1 as cri;
 
-use crate::exec::{cri_error, error, percent_decode, split_stream_url};
-use crate::{lock, Kubelet};
+use crate::exec::{cri_error, error, is_websocket, observe_pod, percent_decode, proxy_to_runtime};
+use crate::Kubelet;
 
 /// The ports of a port-forward query, as upstream's `NewV4Options` reads them for a WebSocket
 /// request: at least one `port`, each value a comma-separated list of ports 1-65535.
@@ -53,15 +52,6 @@ pub fn parse_port_query(query: Option<&str>) -> Result<Vec<i32>, String> {
     Ok(ports)
 }
 
-/// Whether `headers` ask for a WebSocket upgrade.
-fn is_websocket(headers: &HeaderMap) -> bool {
-    upgrade::is_upgrade_request(headers)
-        && headers
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
 /// The subprotocol of SPDY tunnelled in WebSocket messages (the real kubectl's).
 pub const SPDY_TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 
@@ -82,24 +72,8 @@ async fn ready_sandbox(
     name: &str,
     uid: Option<&str>,
 ) -> Result<String, Response> {
-    let pod_uid = lock(&k.pod_status)
-        .iter()
-        .find(|(_, p)| {
-            p.metadata.namespace.as_deref() == Some(namespace)
-                && p.metadata.name.as_deref() == Some(name)
-        })
-        .map(|(uid, _)| uid.clone())
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "pod does not exist"))?;
-    if uid.is_some_and(|uid| uid != pod_uid) {
-        return Err(error(StatusCode::NOT_FOUND, "pod not found"));
-    }
-    let observed = k.cri.relist_pod(&pod_uid).await.map_err(|e| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("container runtime: {e}"),
-        )
-    })?;
-    observed
+    observe_pod(k, namespace, name, uid)
+        .await?
         .sandbox()
         .filter(|s| s.ready)
         .map(|s| s.id.clone())
@@ -168,21 +142,8 @@ async fn serve(
         Ok(response) => response.into_inner().url,
         Err(status) => return cri_error(status),
     };
-    let Some((backend, path)) = split_stream_url(&url) else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the runtime answered an unusable stream URL {url:?}"),
-        );
-    };
-    tracing::debug!(pod = %format!("{namespace}/{pod}"), %backend, "proxying port-forward");
-    let client = upgrade::client_upgrade(&mut request);
-    match upgrade::proxy_upgrade(client, request.method(), request.headers(), backend, path).await {
-        Ok(response) => response,
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("error dialing backend: {e}"),
-        ),
-    }
+    tracing::debug!(pod = %format!("{namespace}/{pod}"), %url, "proxying port-forward");
+    proxy_to_runtime(&mut request, &url).await
 }
 
 #[cfg(test)]

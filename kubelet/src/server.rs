@@ -139,16 +139,10 @@ fn log_file(
     container: &str,
     previous: bool,
 ) -> Result<PathBuf, (StatusCode, String)> {
-    let p = lock(&k.pod_status)
-        .values()
-        .find(|p| {
-            p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name.as_deref() == Some(pod)
-        })
-        .cloned()
-        .ok_or((
-            StatusCode::NOT_FOUND,
-            format!("pod {ns}/{pod} not found on this node"),
-        ))?;
+    let p = k.with_pod_named(ns, pod, |_, p| p.clone()).ok_or((
+        StatusCode::NOT_FOUND,
+        format!("pod {ns}/{pod} not found on this node"),
+    ))?;
     let uid = p.metadata.uid.clone().unwrap_or_default();
     let st = p
         .status
@@ -234,16 +228,17 @@ async fn container_logs(
                             return Some((Ok(out), (off, partial, true, None)));
                         }
                     }
-                    let running = lock(&k.pod_status)
-                        .values()
-                        .find(|p| {
-                            p.metadata.namespace.as_deref() == Some(&ns)
-                                && p.metadata.name.as_deref() == Some(&pod)
+                    let running = k
+                        .with_pod_named(&ns, &pod, |_, p| {
+                            p.status
+                                .as_ref()
+                                .and_then(|s| s.container_statuses.as_ref())
+                                .and_then(|cs| cs.iter().find(|c| c.name == container))
+                                .is_some_and(|c| {
+                                    c.state.as_ref().is_some_and(|s| s.running.is_some())
+                                })
                         })
-                        .and_then(|p| p.status.clone())
-                        .and_then(|s| s.container_statuses)
-                        .and_then(|cs| cs.into_iter().find(|c| c.name == container))
-                        .is_some_and(|c| c.state.is_some_and(|s| s.running.is_some()));
+                        .unwrap_or(false);
                     if !running {
                         return None;
                     }

@@ -366,30 +366,16 @@ pub async fn mirror_pods(k: Arc<Kubelet>, client: kube::Client) {
                     .as_ref()
                     .and_then(|a| a.get(MIRROR_ANNOTATION))
                     == Some(&hash);
-                if same || m.metadata.deletion_timestamp.is_some() {
-                    if m.metadata.deletion_timestamp.is_some() {
-                        // Mirror pods have nothing to stop: finish the deletion.
-                        let _ = api
-                            .delete(
-                                &name,
-                                &DeleteParams {
-                                    grace_period_seconds: Some(0),
-                                    ..Default::default()
-                                },
-                            )
-                            .await;
-                    }
+                let deleting = m.metadata.deletion_timestamp.is_some();
+                if same && !deleting {
                     continue;
                 }
-                let _ = api
-                    .delete(
-                        &name,
-                        &DeleteParams {
-                            grace_period_seconds: Some(0),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
+                // Mirror pods have nothing to stop: a deletion finishes at once (the mirror
+                // comes back on a later pass), a stale mirror is replaced now.
+                delete_now(&api, &name).await;
+                if deleting {
+                    continue;
+                }
             }
             let mut mirror = sp.clone();
             mirror.metadata.uid = None;
@@ -417,18 +403,23 @@ pub async fn mirror_pods(k: Arc<Kubelet>, client: kube::Client) {
                     client.clone(),
                     m.metadata.namespace.as_deref().unwrap_or("default"),
                 );
-                let _ = api
-                    .delete(
-                        m.metadata.name.as_deref().unwrap_or(""),
-                        &DeleteParams {
-                            grace_period_seconds: Some(0),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
+                delete_now(&api, m.metadata.name.as_deref().unwrap_or("")).await;
             }
         }
     }
+}
+
+/// Deletes a mirror pod without a grace period; a failure is retried on the next pass.
+async fn delete_now(api: &Api<Pod>, name: &str) {
+    let _ = api
+        .delete(
+            name,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
+        )
+        .await;
 }
 
 #[cfg(test)]

@@ -548,6 +548,19 @@ impl Worker {
         r
     }
 
+    /// Records why container `name` could not start: a `Failed` event, and the reason its
+    /// status shows while it waits for the next attempt.
+    fn start_failed(&mut self, pod: &Pod, name: &str, reason: &str, message: String) {
+        self.event(
+            pod,
+            Some(name),
+            "Warning",
+            "Failed",
+            format!("Error: {message}"),
+        );
+        self.waiting.insert(name.into(), (reason.into(), message));
+    }
+
     async fn start_container(&mut self, pod: &Pod, obs: &ObservedPod, name: &str, attempt: u32) {
         let Some(c) = Self::container(pod, name).cloned() else {
             return;
@@ -566,15 +579,7 @@ impl Worker {
         let env = match podspec::container_env(pod, &c, &src) {
             Ok(e) => e,
             Err(msg) => {
-                self.event(
-                    pod,
-                    Some(name),
-                    "Warning",
-                    "Failed",
-                    format!("Error: {msg}"),
-                );
-                self.waiting
-                    .insert(name.into(), ("CreateContainerConfigError".into(), msg));
+                self.start_failed(pod, name, "CreateContainerConfigError", msg);
                 return;
             }
         };
@@ -636,17 +641,7 @@ impl Worker {
         {
             Ok(r) => r.into_inner().container_id,
             Err(e) => {
-                self.event(
-                    pod,
-                    Some(name),
-                    "Warning",
-                    "Failed",
-                    format!("Error: {}", e.message()),
-                );
-                self.waiting.insert(
-                    name.into(),
-                    ("CreateContainerError".into(), e.message().into()),
-                );
+                self.start_failed(pod, name, "CreateContainerError", e.message().into());
                 return;
             }
         };
@@ -664,17 +659,7 @@ impl Worker {
             })
             .await
         {
-            self.event(
-                pod,
-                Some(name),
-                "Warning",
-                "Failed",
-                format!("Error: {}", e.message()),
-            );
-            self.waiting.insert(
-                name.into(),
-                ("RunContainerError".into(), e.message().into()),
-            );
+            self.start_failed(pod, name, "RunContainerError", e.message().into());
             return;
         }
         self.waiting.remove(name);
@@ -914,7 +899,7 @@ impl Worker {
                     self.probes.retain(|(n, _), _| n != &name);
                     obs = self.k.cri.relist_pod(&self.uid).await?;
                 }
-                Action::BackOff { name, remaining } => {
+                Action::BackOff { name, .. } => {
                     let b = self
                         .backoff
                         .get(&name)
@@ -928,7 +913,7 @@ impl Worker {
                         self.uid
                     );
                     self.waiting
-                        .insert(name.clone(), ("CrashLoopBackOff".into(), msg.clone()));
+                        .insert(name.clone(), ("CrashLoopBackOff".into(), msg));
                     let last = self.backoff_event.get(&name).copied();
                     if last.is_none_or(|l| l.elapsed() >= b) {
                         self.backoff_event.insert(name.clone(), Instant::now());
@@ -940,7 +925,6 @@ impl Worker {
                             "Back-off restarting failed container".into(),
                         );
                     }
-                    let _ = remaining;
                 }
                 Action::StopSandbox { id } => {
                     let _ = self

@@ -79,14 +79,6 @@ fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
-/// sha256 of a file as `sha256:<hex>`.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).ctx("open", path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).ctx("read", path)?;
-    Ok(format!("sha256:{:x}", h.finalize()))
-}
-
 /// sha256 of bytes as `sha256:<hex>`.
 pub fn sha256_bytes(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))

@@ -22,7 +22,7 @@ use crate::cgroup::{self, CgroupManager};
 use crate::cni;
 use crate::error::{IoContext, Result, RuntimeError};
 use crate::image::ImageStore;
-use crate::shim::{self, Exited, Started};
+use crate::shim::{self, write_json, Exited, Started};
 use crate::spec::{self, ContainerSpec, MountSpec};
 
 /// Where things live and which helpers to call.
@@ -81,16 +81,6 @@ fn decode<M: Message + Default>(s: &str) -> M {
         .ok()
         .and_then(|b| M::decode(b.as_slice()).ok())
         .unwrap_or_default()
-}
-
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    if let Some(p) = path.parent() {
-        fs::create_dir_all(p).ctx("create dir", p)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let data = serde_json::to_vec_pretty(v).map_err(|e| RuntimeError::Failed(e.to_string()))?;
-    fs::write(&tmp, data).ctx("write", &tmp)?;
-    fs::rename(&tmp, path).ctx("rename", path)
 }
 
 /// Observed state of one container.

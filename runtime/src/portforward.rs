@@ -27,30 +27,24 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tinykube_cri_proto::v1 as cri;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::spdy;
+use crate::streaming::{close_session, split_session, CHUNK};
 
 /// The WebSocket subprotocol of port-forward sessions.
 pub const PROTOCOL: &str = "v4.channel.k8s.io";
 /// How long connecting to a port in the pod may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for the client to answer our close frame.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Two channels per port, numbered in one byte.
 const MAX_PORTS: usize = 127;
-/// Largest chunk of pod data sent in one message.
-const CHUNK: usize = 32 * 1024;
 
 /// Checks a PortForward request: a sandbox, and ports that are TCP port numbers (none is fine:
 /// SPDY clients name their ports per stream; a channel session then refuses the upgrade).
@@ -204,17 +198,6 @@ pub async fn connect(netns: Option<PathBuf>, port: u16) -> io::Result<TcpStream>
     Ok(stream)
 }
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-
-async fn write_messages(mut sink: Sink, mut messages: mpsc::Receiver<Message>) {
-    while let Some(message) = messages.recv().await {
-        if sink.send(message).await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.flush().await;
-}
-
 /// Copies the pod's bytes of one port to the client until the pod closes the connection.
 async fn pod_to_client(
     channel: u8,
@@ -250,9 +233,7 @@ async fn client_to_pod(
 
 /// Serves one session until every port is done or the client leaves.
 pub async fn run_session(ws: WebSocketStream<TcpStream>, forward: PendingPortForward) {
-    let (sink, mut incoming): (Sink, SplitStream<_>) = ws.split();
-    let (out, to_client) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(write_messages(sink, to_client));
+    let (mut incoming, out, writer) = split_session(ws);
     for frame in opening_frames(&forward.ports) {
         let _ = out.send(Message::binary(frame)).await;
     }
@@ -312,20 +293,7 @@ pub async fn run_session(ws: WebSocketStream<TcpStream>, forward: PendingPortFor
         let _ = writer.await;
         return;
     }
-    let _ = out
-        .send(Message::Close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        })))
-        .await;
-    drop(out);
-    let _ = writer.await;
-    // Read until the client answers the close, so that our close never becomes a reset that
-    // could discard data it has not read yet.
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(_)) = incoming.next().await {}
-    })
-    .await;
+    close_session(out, writer, &mut incoming).await;
 }
 
 /// Which stream of a pair a SPDY stream is.
@@ -387,9 +355,7 @@ struct Pair {
 
 /// Serves one SPDY-over-WebSocket session until the client leaves.
 pub async fn run_spdy_session(ws: WebSocketStream<TcpStream>, forward: PendingPortForward) {
-    let (sink, mut incoming): (Sink, SplitStream<_>) = ws.split();
-    let (out, to_client) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(write_messages(sink, to_client));
+    let (mut incoming, out, writer) = split_session(ws);
     let mut decoder = spdy::Decoder::default();
     let mut encoder = spdy::Encoder::default();
     let mut pairs: HashMap<String, Pair> = HashMap::new();

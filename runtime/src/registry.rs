@@ -690,8 +690,8 @@ impl Client {
         Ok((body, content_type, digest))
     }
 
-    /// Fetches a small blob (a config) into memory, verified.
-    async fn small_blob(&mut self, d: &Descriptor) -> Result<Bytes> {
+    /// Starts a blob's download: the response, once the registry answered it with success.
+    async fn get_blob(&mut self, d: &Descriptor) -> Result<http::Response<Incoming>> {
         let resp = self
             .send(
                 Method::GET,
@@ -703,6 +703,12 @@ impl Client {
         if !resp.status().is_success() {
             return Err(self.failure(&format!("blob {}", d.digest), resp).await);
         }
+        Ok(resp)
+    }
+
+    /// Fetches a small blob (a config) into memory, verified.
+    async fn small_blob(&mut self, d: &Descriptor) -> Result<Bytes> {
+        let resp = self.get_blob(d).await?;
         let body = read_body(&self.registry, resp, MAX_CONFIG_BYTES).await?;
         let got = sha256_bytes(&body);
         if got != d.digest {
@@ -713,17 +719,7 @@ impl Client {
 
     /// Streams a blob into `dest`, verifying digest and size.
     async fn blob_to_file(&mut self, d: &Descriptor, dest: &Path) -> Result<()> {
-        let resp = self
-            .send(
-                Method::GET,
-                &self.url(&format!("blobs/{}", d.digest)),
-                &[],
-                Bytes::new(),
-            )
-            .await?;
-        if !resp.status().is_success() {
-            return Err(self.failure(&format!("blob {}", d.digest), resp).await);
-        }
+        let resp = self.get_blob(d).await?;
         let mut file = tokio::fs::File::create(dest).await.ctx("create", dest)?;
         let mut hasher = Sha256::new();
         let mut size: i64 = 0;

@@ -79,9 +79,14 @@ pub fn process_alive(pid: i32, start: u64) -> bool {
     state != Some('Z') && proc_start_time(pid) == Some(start)
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+/// Writes a JSON state file whole: into a temporary file renamed over it, so that a reader
+/// (the daemon, the shim, either after a restart) never sees half of it.
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).ctx("create dir", p)?;
+    }
     let tmp = path.with_extension("tmp");
-    let data = serde_json::to_vec(v).map_err(|e| RuntimeError::Failed(e.to_string()))?;
+    let data = serde_json::to_vec_pretty(v).map_err(|e| RuntimeError::Failed(e.to_string()))?;
     fs::write(&tmp, data).ctx("write", &tmp)?;
     fs::rename(&tmp, path).ctx("rename", path)
 }

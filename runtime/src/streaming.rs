@@ -36,6 +36,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -71,8 +72,8 @@ const FIRST_SIZE_WAIT: Duration = Duration::from_secs(1);
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// How long to wait for the client to answer our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// Largest chunk of output sent in one message.
-const CHUNK: usize = 32 * 1024;
+/// Largest chunk of output (exec) or pod data (port-forward) sent in one message.
+pub(crate) const CHUNK: usize = 32 * 1024;
 
 /// A remotecommand WebSocket subprotocol we speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -482,7 +483,42 @@ fn error_response(code: StatusCode, reason: &str, message: &str) -> ErrorRespons
     response
 }
 
-type Incoming = SplitStream<WebSocketStream<TcpStream>>;
+/// The client's side of a session's WebSocket.
+pub(crate) type Incoming = SplitStream<WebSocketStream<TcpStream>>;
+
+/// Splits a session's WebSocket into the client's messages and a queue towards the client,
+/// drained by one writer task, so that every part of a session can send without sharing the
+/// sink.
+pub(crate) fn split_session(
+    ws: WebSocketStream<TcpStream>,
+) -> (Incoming, mpsc::Sender<Message>, JoinHandle<()>) {
+    let (sink, incoming) = ws.split();
+    let (out, to_client) = mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(write_messages(sink, to_client));
+    (incoming, out, writer)
+}
+
+/// Ends a session from our side: a normal close frame after everything queued, then reads
+/// until the client answers it, so that data it still sends (a heartbeat) never turns our
+/// close into a reset that could discard what it has not read yet.
+pub(crate) async fn close_session(
+    out: mpsc::Sender<Message>,
+    writer: JoinHandle<()>,
+    incoming: &mut Incoming,
+) {
+    let _ = out
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })))
+        .await;
+    drop(out);
+    let _ = writer.await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(_)) = incoming.next().await {}
+    })
+    .await;
+}
 
 /// What the client sent before the command started (tty sessions wait for the first size).
 #[derive(Default)]
@@ -499,9 +535,7 @@ async fn run_session(
     exec: PendingExec,
     exe: PathBuf,
 ) {
-    let (sink, mut incoming) = ws.split();
-    let (out, to_client) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(write_messages(sink, to_client));
+    let (mut incoming, out, writer) = split_session(ws);
     // As upstream: an empty message on the lowest writable channel says the session is up.
     let first = if exec.stdout {
         STDOUT
@@ -535,20 +569,7 @@ async fn run_session(
     let _ = out
         .send(Message::binary(frame(ERROR, status.as_bytes())))
         .await;
-    let _ = out
-        .send(Message::Close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        })))
-        .await;
-    drop(out);
-    let _ = writer.await;
-    // Read until the client answers the close, so that data it still sends (a heartbeat)
-    // never turns our close into a reset that could discard output it has not read yet.
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(_)) = incoming.next().await {}
-    })
-    .await;
+    close_session(out, writer, &mut incoming).await;
 }
 
 async fn write_messages(

@@ -22,6 +22,7 @@ use tinykube_cri_proto::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::Channel;
 
 use crate::image::ExecConfig;
+use crate::shim::now_ns;
 use format::State;
 use parse::{Publish, Volume};
 
@@ -128,10 +129,6 @@ fn run_error(code: u8, e: impl std::fmt::Display) -> anyhow::Error {
         message: e.to_string(),
     }
     .into()
-}
-
-fn now_ns() -> i64 {
-    crate::shim::now_ns()
 }
 
 /// The image's config as the daemon reports it (verbose ImageStatus).
