@@ -16,6 +16,7 @@ use futures::{stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
+use tinykube_tests::bench::percentile;
 use tinykube_tests::ControlPlane;
 
 /// Requests in flight at once, from one client.
@@ -29,14 +30,6 @@ fn pod(name: &str) -> Pod {
                                  "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}
     }))
     .expect("a valid pod")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn report(what: &str, count: usize, elapsed: Duration, mut latencies: Vec<Duration>) {

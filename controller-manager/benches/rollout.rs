@@ -29,7 +29,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
 use serde_json::json;
-use tinykube_tests::{wait_for_healthz, ControlPlane, Launch, Process};
+use tinykube_tests::bench::status_kib;
+use tinykube_tests::{free_port, wait_for_healthz, ControlPlane, Launch, Process};
 use tokio::sync::Semaphore;
 
 const REPLICAS: i32 = 1_000;
@@ -39,13 +40,6 @@ const DEPLOYMENT: &str = "web";
 const STATUS_CONCURRENCY: usize = 32;
 /// Bound on each measured phase.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn deployment(image: &str) -> Deployment {
     serde_json::from_value(json!({
@@ -193,17 +187,16 @@ async fn wait_for(
 ) -> Instant {
     let deadline = Instant::now() + PHASE_TIMEOUT;
     loop {
-        if let Ok(d) = deployments.get(DEPLOYMENT).await {
-            if done(&d) {
-                return Instant::now();
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{what}: not done after {PHASE_TIMEOUT:?}; status {:?}\n{}",
-                    d.status,
-                    kcm.log_tail()
-                );
-            }
+        let last = match deployments.get(DEPLOYMENT).await {
+            Ok(d) if done(&d) => return Instant::now(),
+            Ok(d) => format!("status {:?}", d.status),
+            Err(e) => format!("get failed: {e}"),
+        };
+        if Instant::now() > deadline {
+            panic!(
+                "{what}: not done after {PHASE_TIMEOUT:?}; {last}\n{}",
+                kcm.log_tail()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -211,24 +204,15 @@ async fn wait_for(
 
 /// `VmRSS` and `VmHWM` of `pid` in MiB.
 fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let mib = |field| status_kib(pid, field).map_or(f64::NAN, |kib| kib as f64 / 1024.0);
+    (mib("VmRSS"), mib("VmHWM"))
 }
 
 async fn run() {
     let cp = ControlPlane::start().await.unwrap_or_else(|e| {
         panic!("{e}\n(needs release binaries: cargo build --release -p tinykube-apiserver -p tinykube-controller-manager --bins)")
     });
-    let port = free_port();
+    let port = free_port().expect("free port");
     let mut kcm = Launch::binary("kube-controller-manager")
         .expect("kube-controller-manager (release) is built")
         .arg("--kubeconfig")

@@ -21,8 +21,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use tinykube_tests::bench::{percentile, select_binaries};
 use tinykube_tests::cluster::{cstatus, phase, Cluster};
-use tinykube_tests::kubectl::{Invocation, Running};
+use tinykube_tests::kubectl::Running;
 use tinykube_tests::KUBECTL;
 
 /// Size of the big file, in MiB.
@@ -33,25 +34,6 @@ const SMALL_REQUESTS: usize = 20;
 const LIMIT: Duration = Duration::from_secs(120);
 /// The binaries the benchmark launches.
 const BINARIES: [&str; 4] = ["kube-apiserver", "tinykube-runtime", "kubelet", "kubectl"];
-
-/// Release binaries when all are built, else debug ones; the directory and a description.
-fn pick_binaries() -> anyhow::Result<(PathBuf, String)> {
-    let here = tinykube_tests::bin_dir()?;
-    let target = here
-        .parent()
-        .context("the benchmark runs from <target>/<profile>/deps")?
-        .to_path_buf();
-    let complete = |dir: &PathBuf| BINARIES.iter().all(|b| dir.join(b).is_file());
-    let release = target.join("release");
-    if complete(&release) {
-        return Ok((release.clone(), format!("release ({})", release.display())));
-    }
-    let debug = target.join("debug");
-    if !complete(&debug) {
-        bail!("binaries {BINARIES:?} missing: run `cargo build --release --workspace --bins`");
-    }
-    Ok((debug.clone(), format!("DEBUG ({})", debug.display())))
-}
 
 fn pod_yaml(node: &str) -> String {
     format!(
@@ -85,11 +67,6 @@ fn fetch(netns: &str, url: &str) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let at = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[at]
-}
-
 /// Times the big file and the small requests at `base` (`http://host:port`) from `netns`.
 fn measure(label: &str, netns: &str, base: &str, rounds: usize) -> anyhow::Result<()> {
     let mut big: Vec<f64> = (0..rounds)
@@ -113,15 +90,9 @@ fn measure(label: &str, netns: &str, base: &str, rounds: usize) -> anyhow::Resul
 
 /// Starts `program port-forward pod/web <local>:8080` in the hub namespace and waits for it.
 async fn forward(c: &Cluster, program: PathBuf, local: u16) -> anyhow::Result<Running> {
-    let mut invocation = Invocation::new("/usr/bin/nsenter")
-        .arg(format!("--net=/run/netns/{}", c.network.hub_name()))
-        .arg(&program)
-        .arg("--kubeconfig")
-        .arg(c.d().join("kubeconfig"));
-    if program.as_path() == std::path::Path::new(KUBECTL) {
-        invocation = invocation.arg("--cache-dir").arg(c.d().join("kcache"));
-    }
-    let mut running = invocation
+    let mut running = c
+        .control_plane
+        .kubectl_invocation(program)
         .args([
             "port-forward",
             "pod/web",
@@ -166,9 +137,8 @@ async fn scenario(rounds: usize) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     // libtest-style flags (`--bench`, filters) are accepted and ignored: this is one scenario.
-    let (dir, which) = pick_binaries()?;
-    // Set before any thread starts: the harness finds every binary through it.
-    std::env::set_var("TINYKUBE_BIN_DIR", &dir);
+    // Before any thread starts: it sets the environment the harness finds binaries through.
+    let which = select_binaries(&BINARIES)?;
     let rounds = std::env::var("PF_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -20,12 +20,12 @@
 
 use std::collections::HashMap;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use tinykube_tests::bench::{percentile, select_binaries, status_kib};
 use tinykube_tests::cluster::{Cluster, ClusterOptions};
 use tinykube_tests::KUBECTL;
 
@@ -38,67 +38,13 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(180);
 /// The binaries the benchmark launches.
 const BINARIES: [&str; 3] = ["kube-apiserver", "tinykube-runtime", "kubelet"];
 
-/// Chooses release or debug binaries; returns the directory and a description.
-fn pick_binaries() -> anyhow::Result<(PathBuf, String)> {
-    let release = tinykube_tests::bin_dir()?;
-    let target = release
-        .parent()
-        .context("the benchmark runs from <target>/<profile>/deps")?
-        .to_path_buf();
-    let missing = |dir: &Path| -> Vec<&str> {
-        BINARIES
-            .iter()
-            .copied()
-            .filter(|b| !dir.join(b).is_file())
-            .collect()
-    };
-    let release = if release.ends_with("release") {
-        release
-    } else {
-        target.join("release")
-    };
-    let not_in_release = missing(&release);
-    if not_in_release.is_empty() {
-        return Ok((release.clone(), format!("release ({})", release.display())));
-    }
-    let debug = target.join("debug");
-    let not_in_debug = missing(&debug);
-    if !not_in_debug.is_empty() {
-        bail!(
-            "binaries {not_in_debug:?} missing in {} and {:?} in {}: run `cargo build --release --workspace --bins`",
-            debug.display(),
-            not_in_release,
-            release.display()
-        );
-    }
-    Ok((
-        debug.clone(),
-        format!(
-            "DEBUG ({}; no release build of {})",
-            debug.display(),
-            not_in_release.join(", ")
-        ),
-    ))
-}
-
-/// `VmRSS` of `pid`, in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS in /proc/<pid>/status")
-}
-
 /// The median of five `VmRSS` readings one second apart, after [`SETTLE`].
 async fn settled_rss(c: &Cluster) -> anyhow::Result<u64> {
     tokio::time::sleep(SETTLE).await;
     let pid = c.kubelet.as_ref().context("kubelet")?.pid();
     let mut samples = Vec::new();
     for _ in 0..5 {
-        samples.push(rss_kib(pid)?);
+        samples.push(status_kib(pid, "VmRSS")?);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     samples.sort_unstable();
@@ -245,22 +191,9 @@ async fn clean(c: &Cluster) -> anyhow::Result<()> {
         .kubectl(&["delete", "pods", "-l", "bench=startup", "--wait=false"])
         .await?;
     anyhow::ensure!(out.success(), "delete: {}", out.stderr);
-    let deadline = Instant::now() + ROUND_TIMEOUT;
-    while c.runtime_counts().await? != (0, 0) {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "pods not cleaned up\n{}",
-            c.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// The nearest-rank percentile `p` (0..=100) of sorted `samples`.
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
-    samples[rank.clamp(1, samples.len()) - 1]
+    c.wait_runtime_empty(ROUND_TIMEOUT)
+        .await
+        .context("pods not cleaned up")
 }
 
 fn ms(d: Duration) -> String {
@@ -306,8 +239,8 @@ async fn bench() -> anyhow::Result<()> {
         println!(
             "round {r}: {PODS} pods Running in {}  (p50 {}, max {})",
             ms(started.elapsed()),
-            ms(percentile(&l, 50.0)),
-            ms(percentile(&l, 100.0))
+            ms(percentile(&l, 0.50)),
+            ms(percentile(&l, 1.0))
         );
         latencies.extend(l);
         if r == 0 {
@@ -322,10 +255,10 @@ async fn bench() -> anyhow::Result<()> {
     );
     println!(
         "  p50 {}   p90 {}   p99 {}   max {}",
-        ms(percentile(&latencies, 50.0)),
-        ms(percentile(&latencies, 90.0)),
-        ms(percentile(&latencies, 99.0)),
-        ms(percentile(&latencies, 100.0))
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 1.0))
     );
     println!("kubelet RSS, idle, {PODS} pods running    {busy:>8} KiB");
     drop(watch);
@@ -334,9 +267,8 @@ async fn bench() -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     // libtest-style flags (`--bench`, filters) are accepted and ignored: this is one scenario.
-    let (dir, which) = pick_binaries()?;
-    // Set before any thread starts: the harness finds every binary through it.
-    std::env::set_var("TINYKUBE_BIN_DIR", &dir);
+    // Before any thread starts: it sets the environment the harness finds binaries through.
+    let which = select_binaries(&BINARIES)?;
     println!("kubelet startup benchmark; binaries: {which}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -31,7 +31,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use tinykube_scheduler::algorithm::Algorithm;
 use tinykube_scheduler::cache::Cache;
-use tinykube_tests::{http_get, wait_for_healthz, ControlPlane, Launch, Process};
+use tinykube_tests::{free_port, http_get, wait_for_healthz, ControlPlane, Launch, Process};
 
 const NODES: usize = 5_000;
 const PODS: usize = 10_000;
@@ -186,13 +186,6 @@ async fn wait_scheduled(
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Every pod, listed in pages of 500 (as kubectl and client-go pagers do).
 async fn list_pods(pods: &Api<Pod>) -> Vec<Pod> {
     let mut all = Vec::new();
@@ -238,6 +231,32 @@ async fn verify(pods: &Api<Pod>, expected: usize) {
     );
 }
 
+/// Starts kube-scheduler against `cp` on a free port; returns it and its metrics URL once
+/// healthy.
+async fn start_scheduler(cp: &ControlPlane) -> (Process, String) {
+    let port = free_port().expect("free port");
+    let scheduler = Launch::binary("kube-scheduler")
+        .expect("kube-scheduler (release) is built")
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig())
+        .args([
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start kube-scheduler");
+    wait_for_healthz(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("scheduler healthz");
+    (scheduler, format!("http://127.0.0.1:{port}/metrics"))
+}
+
 async fn through_api() {
     let cp = ControlPlane::start().await.unwrap_or_else(|e| {
         panic!("{e}\n(the API part needs release binaries: cargo build --release -p tinykube-apiserver -p tinykube-scheduler --bins; SCHEDULER_BENCH_API=0 skips it)")
@@ -255,28 +274,8 @@ async fn through_api() {
     );
 
     // The scheduler places the initial pods first (not measured).
-    let port = free_port();
-    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let started = Instant::now();
-    let scheduler = Launch::binary("kube-scheduler")
-        .expect("kube-scheduler (release) is built")
-        .arg("--kubeconfig")
-        .arg(cp.kubeconfig())
-        .args([
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            &port.to_string(),
-        ])
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("start kube-scheduler");
-    wait_for_healthz(
-        &format!("http://127.0.0.1:{port}/healthz"),
-        Duration::from_secs(30),
-    )
-    .await
-    .expect("scheduler healthz");
+    let (scheduler, metrics_url) = start_scheduler(&cp).await;
     create_all(&pods, INIT_PODS, |i| pod(&format!("init-{i}"))).await;
     wait_scheduled(&metrics_url, INIT_PODS, &scheduler).await;
 
@@ -288,28 +287,8 @@ async fn through_api() {
         took.as_secs_f64(),
         rate(PODS, took)
     );
-    let port = free_port();
-    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let restarted = Instant::now();
-    let scheduler = Launch::binary("kube-scheduler")
-        .expect("kube-scheduler (release) is built")
-        .arg("--kubeconfig")
-        .arg(cp.kubeconfig())
-        .args([
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            &port.to_string(),
-        ])
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("start kube-scheduler");
-    wait_for_healthz(
-        &format!("http://127.0.0.1:{port}/healthz"),
-        Duration::from_secs(30),
-    )
-    .await
-    .expect("scheduler healthz");
+    let (scheduler, metrics_url) = start_scheduler(&cp).await;
     let (first, last) = wait_scheduled(&metrics_url, PODS, &scheduler).await;
     let backlog = rate(PODS, last - first);
     println!(

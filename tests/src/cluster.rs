@@ -25,7 +25,6 @@
 //! checks that deleting every pod leaves nothing behind in the runtime.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,7 @@ use tinykube_cri_proto::v1 as cri;
 use tinykube_cri_proto::v1::runtime_service_client::RuntimeServiceClient;
 
 use crate::etcd::etcd_binary;
+use crate::kubectl::Invocation;
 use crate::{binary_path, require_root, CmdOutput, Launch, Network, Node, Process, KUBECTL};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -62,11 +62,10 @@ impl Default for ClusterOptions {
 
 /// etcd + kube-apiserver in a hub namespace, tinykube-runtime + kubelet in one node namespace.
 pub struct Cluster {
-    // Drop order: kubelet, runtime, apiserver, etcd, then the network and the directory.
+    // Drop order: kubelet, runtime, the control plane, then the network and the directory.
     pub kubelet: Option<Process>,
     pub runtime: Option<Process>,
-    pub apiserver: Process,
-    _etcd: Process,
+    pub control_plane: HubControlPlane,
     pub node: Node,
     pub node_name: String,
     /// The cgroup (below each hierarchy) that holds every pod of this cluster.
@@ -93,110 +92,15 @@ impl Cluster {
             .prefix("tinykube-kubelet-")
             .tempdir()?;
         let d = dir.path().to_path_buf();
-        let hub = network.hub_name().to_string();
-        let hub_ip = network.hub_ip();
-        // etcd on the hub's loopback: the namespace is ours, so fixed ports are free.
-        let etcd = Launch::program(etcd_binary()?)
-            .label("etcd")
-            .netns(&hub)
-            .args(["--name", "kubelet-test", "--data-dir"])
-            .arg(d.join("etcd"))
-            .args([
-                "--listen-client-urls",
-                "http://127.0.0.1:2379",
-                "--advertise-client-urls",
-                "http://127.0.0.1:2379",
-            ])
-            .args([
-                "--listen-peer-urls",
-                "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls",
-                "http://127.0.0.1:2380",
-            ])
-            .args([
-                "--initial-cluster",
-                "kubelet-test=http://127.0.0.1:2380",
-                "--logger",
-                "zap",
-                "--log-outputs",
-                "stderr",
-            ])
-            .spawn()?;
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let probe = tokio::process::Command::new("/usr/bin/nsenter")
-                .arg(format!("--net=/run/netns/{hub}"))
-                .args([
-                    "/bin/busybox",
-                    "wget",
-                    "-qO-",
-                    "http://127.0.0.1:2379/health",
-                ])
-                .kill_on_drop(true)
-                .output();
-            // busybox wget has no usable timeout of its own.
-            let healthy = tokio::time::timeout(Duration::from_secs(5), probe)
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .is_some_and(|out| String::from_utf8_lossy(&out.stdout).contains("true"));
-            if healthy {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "etcd not healthy: {}",
-                etcd.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let apiserver = Launch::binary("kube-apiserver")?
-            .netns(&hub)
-            .args(["--etcd-servers", "http://127.0.0.1:2379"])
-            .args([
-                "--insecure-bind-address",
-                &hub_ip.to_string(),
-                "--insecure-port",
-                "6443",
-            ])
-            .args(["--service-cluster-ip-range", "10.96.0.0/12"])
-            .env("RUST_LOG", "info")
-            .spawn()?;
-        std::fs::write(
-            d.join("kubeconfig"),
-            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{hub_ip}:6443\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"),
-        )?;
+        let control_plane = HubControlPlane::start(&network, &d).await?;
         for sub in ["net.d", "manifests", "logs", "kubelet"] {
             std::fs::create_dir_all(d.join(sub))?;
         }
-        // The busybox image, imported offline.
-        let tar = d.join("busybox.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hack/build-busybox-image.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(&tar)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "build image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = std::process::Command::new(binary_path("tinykube-runtime")?)
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("import")
-            .arg(&tar)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "import: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::runtime_daemon::import_busybox_image(&d).await?;
         let mut c = Cluster {
             kubelet: None,
             runtime: None,
-            apiserver,
-            _etcd: etcd,
+            control_plane,
             node_name: format!("node-{}-{n}", std::process::id()),
             cgroup_parent: format!("tinykube/k{}-{n}", std::process::id()),
             pod_cidr: format!("10.244.{}.0/24", 150 + n % 100),
@@ -205,7 +109,6 @@ impl Cluster {
             options,
             dir,
         };
-        c.wait_apiserver().await?;
         c.start_runtime().await?;
         c.start_kubelet()?;
         c.wait_node_ready().await?;
@@ -220,24 +123,6 @@ impl Cluster {
     /// The runtime's CRI socket.
     pub fn socket(&self) -> PathBuf {
         crate::runtime_daemon::runtime_socket(self.d())
-    }
-
-    async fn wait_apiserver(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self.kubectl(&["get", "--raw", "/healthz"]).await?;
-            if out.success() {
-                return Ok(());
-            }
-            if Instant::now() > deadline || !self.apiserver.is_running() {
-                bail!(
-                    "apiserver not healthy: {}\n{}",
-                    out.stderr,
-                    self.apiserver.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     async fn start_runtime(&mut self) -> anyhow::Result<()> {
@@ -260,7 +145,7 @@ impl Cluster {
             .arg(binary_path("kubelet")?)
             .env("RUST_LOG", &self.options.kubelet_log)
             .arg("--kubeconfig")
-            .arg(d.join("kubeconfig"))
+            .arg(self.control_plane.kubeconfig())
             .args([
                 "--hostname-override",
                 &self.node_name,
@@ -299,23 +184,9 @@ impl Cluster {
         )
     }
 
-    /// The real kubectl, inside the hub namespace, with the cluster's kubeconfig.
-    pub fn kubectl_command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new("/usr/bin/nsenter");
-        cmd.arg(format!("--net=/run/netns/{}", self.network.hub_name()))
-            .arg(KUBECTL)
-            .arg("--kubeconfig")
-            .arg(self.d().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.d().join("kcache"))
-            .args(args)
-            .kill_on_drop(true);
-        cmd
-    }
-
     /// Runs the real kubectl to completion (bounded).
     pub async fn kubectl(&self, args: &[&str]) -> anyhow::Result<CmdOutput> {
-        self.kubectl_stdin(args, None).await
+        self.control_plane.kubectl(args, None).await
     }
 
     /// Runs the real kubectl with `stdin` to completion (bounded).
@@ -324,25 +195,23 @@ impl Cluster {
         args: &[&str],
         stdin: Option<&str>,
     ) -> anyhow::Result<CmdOutput> {
-        use tokio::io::AsyncWriteExt;
-        let mut cmd = self.kubectl_command(args);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn()?;
-        let mut input = child.stdin.take().context("stdin")?;
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).await?;
-        }
-        drop(input);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .context("kubectl timed out")??;
-        Ok(CmdOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        self.control_plane.kubectl(args, stdin).await
+    }
+
+    /// kube-controller-manager in the hub namespace (no leader election: it is the only one),
+    /// for scenarios that need workload controllers or EndpointSlices.
+    pub fn start_controller_manager(&self) -> anyhow::Result<Process> {
+        Ok(Launch::binary("kube-controller-manager")?
+            .netns(self.network.hub_name())
+            .arg("--kubeconfig")
+            .arg(self.control_plane.kubeconfig())
+            .args([
+                "--bind-address=127.0.0.1",
+                "--secure-port=10257",
+                "--leader-elect=false",
+            ])
+            .env("RUST_LOG", "info")
+            .spawn()?)
     }
 
     /// `kubectl apply -f -` of `yaml`.
@@ -413,6 +282,45 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         Ok(())
+    }
+
+    /// Runs the real kubectl with `args` until it succeeds and prints `wanted` (e.g. a log
+    /// line that is still to come); returns what it printed.
+    pub async fn wait_kubectl_output(&self, args: &[&str], wanted: &str) -> anyhow::Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let out = self.kubectl(args).await?;
+            if out.success() && out.stdout.contains(wanted) {
+                return Ok(out.stdout);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kubectl {args:?} never printed {wanted:?}: {}{}\n{}",
+                    out.stdout,
+                    out.stderr,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Waits (at most `timeout`) until the runtime holds no sandbox and no container.
+    pub async fn wait_runtime_empty(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (s, c) = self.runtime_counts().await?;
+            if s == 0 && c == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "runtime still holds {s} sandboxes, {c} containers\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Waits for the node's Ready condition to be True.
@@ -520,20 +428,7 @@ impl Cluster {
         for f in std::fs::read_dir(self.d().join("manifests"))?.flatten() {
             std::fs::remove_file(f.path())?;
         }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let (s, c) = self.runtime_counts().await?;
-            if s == 0 && c == 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "runtime still holds {s} sandboxes, {c} containers\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        self.wait_runtime_empty(WAIT).await?;
         if let Some(mut k) = self.kubelet.take() {
             k.stop();
         }
@@ -559,6 +454,136 @@ impl Drop for Cluster {
         // Safety net after a failure: kill what is left in our cgroups and remove them.
         crate::leftovers::remove_cgroups(&self.cgroup_parent);
         crate::leftovers::unmount_entries(&self.d().join("state/netns"));
+    }
+}
+
+/// etcd and kube-apiserver in the hub namespace of a [`Network`]: the control-plane machine of a
+/// cluster-in-a-box, on the node network. etcd listens on the hub's loopback (the namespace is
+/// ours, so fixed ports are free), the apiserver on `<hub ip>:6443`, where `<dir>/kubeconfig`
+/// points. Stopped on drop, the apiserver first.
+pub struct HubControlPlane {
+    apiserver: Process,
+    etcd: Process,
+    hub: String,
+    dir: PathBuf,
+}
+
+impl HubControlPlane {
+    /// Starts etcd (data in `<dir>/etcd`), then the apiserver, writes the kubeconfig and
+    /// returns once the apiserver is healthy.
+    pub async fn start(network: &Network, dir: &Path) -> anyhow::Result<HubControlPlane> {
+        let hub = network.hub_name().to_string();
+        let etcd = Launch::program(etcd_binary()?)
+            .label("etcd")
+            .netns(&hub)
+            .args(["--name", "hub", "--data-dir"])
+            .arg(dir.join("etcd"))
+            .args(["--listen-client-urls", "http://127.0.0.1:2379"])
+            .args(["--advertise-client-urls", "http://127.0.0.1:2379"])
+            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-cluster", "hub=http://127.0.0.1:2380"])
+            .args(["--logger", "zap", "--log-outputs", "stderr"])
+            .spawn()?;
+        // The apiserver wants a healthy etcd at start.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // busybox wget has no usable timeout of its own.
+            let probe = Invocation::new("/usr/bin/nsenter")
+                .arg(format!("--net=/run/netns/{hub}"))
+                .args(["/usr/bin/timeout", "2", "/bin/busybox", "wget", "-qO-"])
+                .arg("http://127.0.0.1:2379/health")
+                .timeout(Duration::from_secs(5))
+                .run()
+                .await;
+            if probe.is_ok_and(|out| out.stdout.contains("true")) {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "etcd in the hub not healthy:\n{}",
+                etcd.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let apiserver = Launch::binary("kube-apiserver")?
+            .netns(&hub)
+            .args(["--etcd-servers", "http://127.0.0.1:2379"])
+            .args(["--insecure-bind-address", &network.hub_ip().to_string()])
+            .args(["--insecure-port", "6443"])
+            .args(["--service-cluster-ip-range", "10.96.0.0/12"])
+            .env("RUST_LOG", "info")
+            .spawn()?;
+        let mut control_plane = HubControlPlane {
+            apiserver,
+            etcd,
+            hub,
+            dir: dir.to_path_buf(),
+        };
+        std::fs::write(
+            control_plane.kubeconfig(),
+            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{}:6443\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n", network.hub_ip()),
+        )?;
+        control_plane.wait_healthy().await?;
+        Ok(control_plane)
+    }
+
+    async fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let out = self.kubectl(&["get", "--raw", "/healthz"], None).await?;
+            if out.success() && out.stdout.trim() == "ok" {
+                return Ok(());
+            }
+            if Instant::now() > deadline || !self.apiserver.is_running() {
+                bail!(
+                    "apiserver in the hub not healthy: {}\n{}\n--- etcd ---\n{}",
+                    out.stderr,
+                    self.apiserver.log_tail(),
+                    self.etcd.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The kubeconfig every client of this control plane uses.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// A command run inside the hub namespace, where the cluster's users sit (`nsenter` execs
+    /// it, so stopping it stops the command).
+    pub fn in_hub(&self) -> Invocation {
+        Invocation::new("/usr/bin/nsenter").arg(format!("--net=/run/netns/{}", self.hub))
+    }
+
+    /// `kubectl` (the real one at [`KUBECTL`], or ours) inside the hub with this kubeconfig;
+    /// the real one with a discovery cache of its own.
+    pub fn kubectl_invocation(&self, kubectl: impl AsRef<Path>) -> Invocation {
+        let kubectl = kubectl.as_ref();
+        let invocation = self
+            .in_hub()
+            .arg(kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig());
+        if kubectl == Path::new(KUBECTL) {
+            invocation.arg("--cache-dir").arg(self.dir.join("kcache"))
+        } else {
+            invocation
+        }
+    }
+
+    /// Runs the real kubectl inside the hub namespace with this kubeconfig (and `stdin` when
+    /// given) to completion, bounded; a non-zero exit is not an error here.
+    pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<CmdOutput> {
+        Ok(self
+            .kubectl_invocation(KUBECTL)
+            .args(args)
+            .stdin(stdin.unwrap_or_default())
+            .timeout(Duration::from_secs(60))
+            .run()
+            .await?)
     }
 }
 

@@ -17,7 +17,9 @@
 //! - [`apiserver`]: [`ControlPlane::start`] runs etcd plus `kube-apiserver` with a kubeconfig,
 //!   drives the real kubectl ([`ControlPlane::kubectl`]) and makes raw HTTP requests.
 //! - [`cluster`]: [`cluster::Cluster::start`] runs a one-node cluster-in-a-box (etcd and
-//!   apiserver in a hub namespace, tinykube-runtime and kubelet in a node namespace).
+//!   apiserver in a hub namespace, tinykube-runtime and kubelet in a node namespace);
+//!   [`cluster::HubControlPlane`] is that control plane alone, for other topologies.
+//! - [`bench`]: what the benchmarks share: the build they launch, percentiles, memory.
 //! - [`kubectl`]: runs OUR kubectl and the real one against a [`ControlPlane`] with the same
 //!   kubeconfig (args, stdin, env), to compare what they print; long-running ones (`-w`, `-f`)
 //!   as a [`kubectl::Running`] handle.
@@ -47,6 +49,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apiserver;
+pub mod bench;
 pub mod cluster;
 mod cmd;
 pub mod error;
@@ -58,7 +61,7 @@ pub mod process;
 pub mod root;
 pub mod runtime_daemon;
 
-pub use apiserver::{ControlPlane, KUBECTL};
+pub use apiserver::{free_port, ControlPlane, KUBECTL};
 pub use cmd::{pid_alive, CmdOutput};
 pub use error::{HarnessError, Result};
 pub use etcd::Etcd;

@@ -1,5 +1,6 @@
 //! Starts `tinykube-runtime` inside a node's network namespace with its whole state in one
-//! test directory: `runtime.sock`, `root/`, `state/` and the CNI config dir `net.d/`.
+//! test directory: `runtime.sock`, `root/`, `state/` and the CNI config dir `net.d/`; and puts
+//! the busybox image into that store.
 //!
 //! It enters only the network namespace (`nsenter --net`): `ip netns exec` would also give the
 //! daemon a private mount namespace with a fresh `/sys`, hiding the cgroup mounts a real daemon
@@ -9,10 +10,45 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{HarnessError, Result};
+use crate::kubectl::Invocation;
 use crate::process::{binary_path, Launch, Process};
 
 /// How long the daemon may take to create its socket.
 pub const RUNTIME_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long building or importing the busybox image may take.
+pub const IMAGE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Builds the busybox image offline (`hack/build-busybox-image.sh`, from busybox-static) as
+/// `<dir>/busybox.tar` and imports it into the store `<dir>/root` of a daemon started by
+/// [`start_runtime_daemon`] in `dir`.
+pub async fn import_busybox_image(dir: &Path) -> Result<()> {
+    let tar = dir.join("busybox.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hack/build-busybox-image.sh");
+    run_image_step(Invocation::new("bash").arg(script).arg(&tar)).await?;
+    run_image_step(
+        Invocation::new(binary_path("tinykube-runtime")?)
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("import")
+            .arg(&tar),
+    )
+    .await
+}
+
+async fn run_image_step(step: Invocation) -> Result<()> {
+    let command = step.describe();
+    let out = step.timeout(IMAGE_TIMEOUT).run().await?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::CommandFailed {
+            command,
+            status: out.status.to_string(),
+            stderr: out.stderr.trim().to_string(),
+        })
+    }
+}
 
 /// The socket a daemon started by [`start_runtime_daemon`] in `dir` listens on.
 pub fn runtime_socket(dir: &Path) -> PathBuf {

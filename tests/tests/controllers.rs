@@ -26,7 +26,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,7 +38,9 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 use tinykube_tests::apiserver::describe_output;
-use tinykube_tests::{http_get, wait_for_healthz, CmdOutput, ControlPlane, Launch, Process};
+use tinykube_tests::{
+    free_port, http_get, wait_for_healthz, CmdOutput, ControlPlane, Launch, Process,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -50,13 +51,6 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(200);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// etcd + apiserver + our controller manager (+ a hollow kubelet when asked).
 struct Cluster {
@@ -75,7 +69,7 @@ impl Cluster {
         let cp = ControlPlane::start()
             .await
             .unwrap_or_else(|e| panic!("could not start etcd + kube-apiserver: {e}"));
-        let kcm_port = free_port();
+        let kcm_port = free_port().expect("free port");
         let mut all: Vec<String> = vec![
             "--kubeconfig".into(),
             cp.kubeconfig().to_string_lossy().into_owned(),
@@ -957,8 +951,9 @@ async fn replicaset_keeps_replicas_adopts_releases_and_reports_status() {
 // 2. Deployment
 // ---------------------------------------------------------------------------------------------
 
-/// Samples the Deployment's pods while a rollout runs: (most non-terminating pods, fewest
-/// ready non-terminating pods) seen.
+/// Samples the Deployment's pods while a rollout runs, at least once, until `stop`: (most
+/// non-terminating pods, fewest ready non-terminating pods) seen. A failed list panics, so the
+/// bounds checked on the result always come from real samples.
 async fn sample_rollout(
     client: Client,
     ns: String,
@@ -967,15 +962,19 @@ async fn sample_rollout(
 ) -> (usize, usize) {
     let api: Api<Pod> = Api::namespaced(client, &ns);
     let (mut most, mut fewest_ready) = (0, usize::MAX);
-    while !stop.load(Ordering::SeqCst) {
-        if let Ok(list) = api.list(&ListParams::default().labels(&selector)).await {
-            let live: Vec<&Pod> = list.items.iter().filter(|p| !is_terminating(p)).collect();
-            most = most.max(live.len());
-            fewest_ready = fewest_ready.min(live.iter().filter(|p| is_ready(p)).count());
+    loop {
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .expect("list the rollout's pods");
+        let live: Vec<&Pod> = list.items.iter().filter(|p| !is_terminating(p)).collect();
+        most = most.max(live.len());
+        fewest_ready = fewest_ready.min(live.iter().filter(|p| is_ready(p)).count());
+        if stop.load(Ordering::SeqCst) {
+            return (most, fewest_ready);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (most, fewest_ready)
 }
 
 fn image_of(d: &Deployment) -> String {
@@ -1415,26 +1414,32 @@ async fn deployment_recreate_never_overlaps_old_and_new_pods() {
         let stop = stop.clone();
         tokio::spawn(async move {
             let api: Api<Pod> = Api::namespaced(client, "default");
+            // Sampled at least once, until `stop`; a failed list panics rather than passing
+            // for "no overlap seen".
             let mut overlaps = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                if let Ok(list) = api.list(&ListParams::default().labels("app=rec")).await {
-                    let images: BTreeSet<String> = list
-                        .items
-                        .iter()
-                        .map(|p| {
-                            p.spec.as_ref().unwrap().containers[0]
-                                .image
-                                .clone()
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    if images.len() > 1 {
-                        overlaps.push(images);
-                    }
+            loop {
+                let list = api
+                    .list(&ListParams::default().labels("app=rec"))
+                    .await
+                    .expect("list the rollout's pods");
+                let images: BTreeSet<String> = list
+                    .items
+                    .iter()
+                    .map(|p| {
+                        p.spec.as_ref().unwrap().containers[0]
+                            .image
+                            .clone()
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                if images.len() > 1 {
+                    overlaps.push(images);
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return overlaps;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            overlaps
         })
     };
     cluster
@@ -2380,7 +2385,7 @@ async fn leader_election_runs_one_replica_at_a_time() {
         "--leader-elect-retry-period=500ms",
     ];
     let mut cluster = Cluster::start(&election).await;
-    let port = free_port();
+    let port = free_port().expect("free port");
     let mut args: Vec<String> = vec![
         "--kubeconfig".into(),
         cluster.cp.kubeconfig().to_string_lossy().into_owned(),

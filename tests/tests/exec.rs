@@ -362,32 +362,13 @@ async fn run_in_hub(
     words: &[String],
     stdin: Option<&str>,
 ) -> anyhow::Result<CmdOutput> {
-    use std::process::Stdio;
-    use tokio::io::AsyncWriteExt;
-    let mut command = tokio::process::Command::new("/usr/bin/nsenter");
-    command
-        .arg(format!("--net=/run/netns/{}", c.network.hub_name()))
+    Ok(c.control_plane
+        .in_hub()
         .args(words)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn()?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes()).await?;
-    }
-    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .with_context(|| format!("{words:?} did not end"))??;
-    Ok(CmdOutput {
-        status: out.status,
-        stdout: text(&out.stdout),
-        stderr: text(&out.stderr),
-    })
+        .stdin(stdin.unwrap_or_default())
+        .timeout(LIMIT)
+        .run()
+        .await?)
 }
 
 fn check(what: &str, ok: bool, out: &CmdOutput) -> anyhow::Result<()> {

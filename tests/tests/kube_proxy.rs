@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use tinykube_tests::etcd::etcd_binary;
-use tinykube_tests::{require_root, CmdOutput, Launch, Network, Node, Process, KUBECTL};
+use tinykube_tests::cluster::HubControlPlane;
+use tinykube_tests::kubectl::Invocation;
+use tinykube_tests::{require_root, CmdOutput, Launch, Network, Node, Process};
 
 const CLUSTER_IP: &str = "10.96.100.10";
 const NODE_PORT: u16 = 30080;
@@ -32,22 +33,11 @@ static POD_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Runs a command with a bound; output whatever the exit status.
 async fn run(program: &str, args: &[&str], timeout: Duration) -> anyhow::Result<CmdOutput> {
-    let child = tokio::process::Command::new(program)
+    Ok(Invocation::new(program)
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("spawn {program} {args:?}"))?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .with_context(|| format!("{program} {args:?} took longer than {timeout:?}"))??;
-    Ok(CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+        .timeout(timeout)
+        .run()
+        .await?)
 }
 
 /// `ip netns exec NS program args`, which must succeed.
@@ -92,13 +82,12 @@ impl Drop for Pod {
 }
 
 /// The whole cluster-in-a-box for one test. Field order is drop order: kube-proxy, pods,
-/// apiserver, etcd, then the namespaces.
+/// the control plane, then the namespaces.
 struct Cluster {
     proxy: Option<Process>,
     pods: Vec<Pod>,
-    apiserver: Process,
-    etcd: Process,
-    dir: tempfile::TempDir,
+    control_plane: HubControlPlane,
+    _dir: tempfile::TempDir,
     n1: Node,
     n2: Node,
     network: Network,
@@ -111,87 +100,16 @@ impl Cluster {
         let n1 = network.add_node()?;
         let n2 = network.add_node()?;
         let dir = tempfile::Builder::new().prefix("tinykube-kp-").tempdir()?;
-        let hub = network.hub_name().to_string();
-        let etcd = Launch::program(etcd_binary()?)
-            .netns(&hub)
-            .args(["--name", "kp", "--data-dir"])
-            .arg(dir.path().join("etcd"))
-            .args(["--listen-client-urls", "http://127.0.0.1:2379"])
-            .args(["--advertise-client-urls", "http://127.0.0.1:2379"])
-            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-cluster", "kp=http://127.0.0.1:2380"])
-            .spawn()?;
-        // The apiserver wants a healthy etcd at start.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let health = run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &hub,
-                    "timeout",
-                    "2",
-                    "busybox",
-                    "wget",
-                    "-qO-",
-                    "http://127.0.0.1:2379/health",
-                ],
-                Duration::from_secs(10),
-            )
-            .await?;
-            if health.stdout.contains("true") {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("etcd in the hub not healthy:\n{}", etcd.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let apiserver = Launch::binary("kube-apiserver")?
-            .netns(&hub)
-            .args(["--etcd-servers", "http://127.0.0.1:2379"])
-            .args([
-                "--insecure-bind-address",
-                "0.0.0.0",
-                "--insecure-port",
-                "6443",
-            ])
-            .args(["--service-cluster-ip-range", "10.96.0.0/12"])
-            .args(["--service-node-port-range", "30000-32767"])
-            .spawn()?;
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{}:6443\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n",
-            network.hub_ip()
-        );
-        std::fs::write(dir.path().join("kubeconfig"), kubeconfig)?;
-        let mut cluster = Cluster {
+        let control_plane = HubControlPlane::start(&network, dir.path()).await?;
+        let cluster = Cluster {
             proxy: None,
             pods: Vec::new(),
-            apiserver,
-            etcd,
-            dir,
+            control_plane,
+            _dir: dir,
             n1,
             n2,
             network,
         };
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let out = cluster.kubectl(&["get", "--raw", "/healthz"]).await?;
-            if out.success() && out.stdout.trim() == "ok" {
-                break;
-            }
-            if Instant::now() > deadline || !cluster.apiserver.is_running() {
-                bail!(
-                    "apiserver in the hub not healthy: {}\n{}\netcd:\n{}",
-                    out.stderr,
-                    cluster.apiserver.log_tail(),
-                    cluster.etcd.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
         let (n1, n2, hub_ip) = (
             cluster.n1.name().to_string(),
             cluster.n2.name().to_string(),
@@ -206,29 +124,13 @@ impl Cluster {
     }
 
     fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    /// The real kubectl, run inside the hub namespace.
-    async fn kubectl(&self, args: &[&str]) -> anyhow::Result<CmdOutput> {
-        let kubeconfig = self.kubeconfig();
-        let mut full = vec![
-            "netns",
-            "exec",
-            self.network.hub_name(),
-            KUBECTL,
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap_or_default(),
-        ];
-        full.extend_from_slice(args);
-        run("ip", &full, Duration::from_secs(60)).await
+        self.control_plane.kubeconfig()
     }
 
     async fn apply(&self, yaml: &str) -> anyhow::Result<()> {
-        let path = self.dir.path().join("apply.yaml");
-        std::fs::write(&path, yaml)?;
         let out = self
-            .kubectl(&["apply", "-f", path.to_str().unwrap_or_default()])
+            .control_plane
+            .kubectl(&["apply", "-f", "-"], Some(yaml))
             .await?;
         if !out.success() {
             bail!("kubectl apply failed: {}\n{yaml}", out.stderr);

@@ -10,29 +10,23 @@
 //!   |-- cni0 (CNI bridge plugin) -- pods, each in its own network namespace
 //! ```
 //!
+//! The cluster is the harness's one-node [`Cluster`] plus the controller manager and kube-proxy.
 //! The pods are real: Deployments and Pods through the API (bound to the node by `nodeName`,
 //! so no scheduler is needed), started by the kubelet through the runtime from the busybox
-//! image, networked by the CNI plugins, their EndpointSlices written by the controller manager. Requests run inside the pods (CRI
-//! ExecSync of busybox `wget`, bounded with `timeout`, since busybox `wget -T` crashes) and
-//! from the hub. Needs root and `cargo build --workspace --bins` first.
+//! image, networked by the CNI plugins, their EndpointSlices written by the controller manager.
+//! Requests run inside the pods (CRI ExecSync of busybox `wget`, bounded with `timeout`, since
+//! busybox `wget -T` crashes) and from the hub. Needs root and `cargo build --workspace --bins`
+//! first.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use k8s_openapi::api::core::v1::Pod;
-use tinykube_cri_proto::v1 as cri;
-use tinykube_cri_proto::v1::runtime_service_client::RuntimeServiceClient;
-use tinykube_tests::etcd::etcd_binary;
-use tinykube_tests::{
-    binary_path, require_root, CmdOutput, Launch, Network, Node, Process, KUBECTL,
-};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+use tinykube_tests::cluster::Cluster;
+use tinykube_tests::kubectl::Invocation;
+use tinykube_tests::{Launch, Process};
 
 /// How long any one wait may take.
 const WAIT: Duration = Duration::from_secs(90);
@@ -40,317 +34,59 @@ const WEB_IP: &str = "10.96.100.10";
 const NODE_PORT: u16 = 30080;
 const DNS_IP: &str = "10.96.100.53";
 
-/// The cluster of one test. Field order is drop order (the `Drop` impl first stops the kubelet
-/// and the runtime and removes what pods left behind).
+/// The one-node [`Cluster`] with what Services need on top: kube-controller-manager in the hub
+/// and kube-proxy in the node. Field order is drop order.
 struct PodCluster {
-    proxy: Option<Process>,
-    kubelet: Option<Process>,
-    runtime: Option<Process>,
+    proxy: Process,
     controller_manager: Process,
-    apiserver: Process,
-    _etcd: Process,
-    node: Node,
-    node_name: String,
-    cgroup_parent: String,
-    network: Network,
-    dir: tempfile::TempDir,
-}
-
-/// Runs `program args` to completion, bounded; its output whatever the exit status.
-async fn run(program: &str, args: &[&str], timeout: Duration) -> anyhow::Result<CmdOutput> {
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("spawn {program} {args:?}"))?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .with_context(|| format!("{program} {args:?} took longer than {timeout:?}"))??;
-    Ok(CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    base: Cluster,
 }
 
 impl PodCluster {
     async fn start() -> anyhow::Result<PodCluster> {
-        require_root();
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let network = Network::new()?;
-        let node = network.add_node()?;
-        let dir = tempfile::Builder::new()
-            .prefix("tinykube-kp-pods-")
-            .tempdir()?;
-        let d = dir.path().to_path_buf();
-        let hub = network.hub_name().to_string();
-        let hub_ip = network.hub_ip();
-        let etcd = Launch::program(etcd_binary()?)
-            .label("etcd")
-            .netns(&hub)
-            .args(["--name", "kp", "--data-dir"])
-            .arg(d.join("etcd"))
-            .args(["--listen-client-urls", "http://127.0.0.1:2379"])
-            .args(["--advertise-client-urls", "http://127.0.0.1:2379"])
-            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-cluster", "kp=http://127.0.0.1:2380"])
-            .spawn()?;
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let health = run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &hub,
-                    "timeout",
-                    "2",
-                    "busybox",
-                    "wget",
-                    "-qO-",
-                    "http://127.0.0.1:2379/health",
-                ],
-                Duration::from_secs(10),
-            )
-            .await?;
-            if health.stdout.contains("true") {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("etcd in the hub not healthy:\n{}", etcd.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let apiserver = Launch::binary("kube-apiserver")?
-            .netns(&hub)
-            .args(["--etcd-servers", "http://127.0.0.1:2379"])
-            .args(["--insecure-bind-address", &hub_ip.to_string()])
-            .args(["--insecure-port", "6443"])
-            .args(["--service-cluster-ip-range", "10.96.0.0/12"])
-            .args(["--service-node-port-range", "30000-32767"])
-            .spawn()?;
-        std::fs::write(
-            d.join("kubeconfig"),
-            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{hub_ip}:6443\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"),
-        )?;
-        for sub in ["net.d", "manifests", "logs", "kubelet"] {
-            std::fs::create_dir_all(d.join(sub))?;
-        }
-        let controller_manager = Launch::binary("kube-controller-manager")?
-            .netns(&hub)
-            .arg("--kubeconfig")
-            .arg(d.join("kubeconfig"))
-            .args(["--bind-address", "127.0.0.1", "--secure-port", "10257"])
-            .spawn()?;
-        // The busybox image, imported offline.
-        let tar = d.join("busybox.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hack/build-busybox-image.sh");
-        let out = run(
-            "bash",
-            &[path_str(&script)?, path_str(&tar)?],
-            Duration::from_secs(120),
-        )
-        .await?;
-        anyhow::ensure!(out.success(), "build image: {}", out.stderr);
-        let runtime_bin = binary_path("tinykube-runtime")?;
-        let root = d.join("root");
-        let out = run(
-            path_str(&runtime_bin)?,
-            &["--root", path_str(&root)?, "import", path_str(&tar)?],
-            Duration::from_secs(120),
-        )
-        .await?;
-        anyhow::ensure!(out.success(), "import: {}", out.stderr);
-        let mut c = PodCluster {
-            proxy: None,
-            kubelet: None,
-            runtime: None,
-            controller_manager,
-            apiserver,
-            _etcd: etcd,
-            node_name: format!("kp-node-{}-{n}", std::process::id()),
-            cgroup_parent: format!("tinykube/kp{}-{n}", std::process::id()),
-            node,
-            network,
-            dir,
-        };
-        c.wait_apiserver().await?;
+        let cluster = Cluster::start().await?;
         // ClusterIPs must route somewhere from the node itself (nat OUTPUT applies before the
         // route lookup only if there is one).
-        let hub_ip = c.network.hub_ip().to_string();
-        c.node_ok("ip", &["route", "add", "default", "via", &hub_ip])
-            .await?;
-        c.runtime = Some(
-            tinykube_tests::runtime_daemon::start_runtime_daemon(
-                c.node.name(),
-                c.d(),
-                &c.cgroup_parent,
-            )
-            .await?,
-        );
-        c.kubelet = Some(
-            Launch::program("/usr/bin/nsenter")
-                .label("kubelet")
-                .arg(format!("--net=/run/netns/{}", c.node.name()))
-                .arg(binary_path("kubelet")?)
-                .env("RUST_LOG", "info")
-                .arg("--kubeconfig")
-                .arg(d.join("kubeconfig"))
-                .args(["--hostname-override", &c.node_name])
-                .args(["--node-ip", &c.node.ip().to_string()])
-                .arg("--container-runtime-endpoint")
-                .arg(format!(
-                    "unix://{}",
-                    tinykube_tests::runtime_daemon::runtime_socket(&d).display()
-                ))
-                .arg("--pod-manifest-path")
-                .arg(d.join("manifests"))
-                .arg("--root-dir")
-                .arg(d.join("kubelet"))
-                .arg("--pod-logs-dir")
-                .arg(d.join("logs"))
-                .arg("--cni-conf-dir")
-                .arg(d.join("net.d"))
-                .args(["--pod-cidr", "10.244.7.0/24", "--port", "10250"])
-                .spawn()?,
-        );
-        c.proxy = Some(
-            Launch::binary("kube-proxy")?
-                .netns(c.node.name())
-                .arg("--kubeconfig")
-                .arg(d.join("kubeconfig"))
-                .args(["--hostname-override", &c.node_name])
-                .args(["--cluster-cidr", "10.244.0.0/16"])
-                .args(["--min-sync-period", "200ms", "--sync-period", "10s"])
-                .env("RUST_LOG", "info,tinykube_kube_proxy=debug")
-                .spawn()?,
-        );
-        c.wait_node_ready().await?;
-        Ok(c)
-    }
-
-    fn d(&self) -> &Path {
-        self.dir.path()
+        let hub_ip = cluster.network.hub_ip().to_string();
+        node_ok(&cluster, "ip", &["route", "add", "default", "via", &hub_ip]).await?;
+        let controller_manager = cluster.start_controller_manager()?;
+        let proxy = Launch::binary("kube-proxy")?
+            .netns(cluster.node.name())
+            .arg("--kubeconfig")
+            .arg(cluster.control_plane.kubeconfig())
+            .args(["--hostname-override", &cluster.node_name])
+            .args(["--cluster-cidr", "10.244.0.0/16"])
+            .args(["--min-sync-period", "200ms", "--sync-period", "10s"])
+            .env("RUST_LOG", "info,tinykube_kube_proxy=debug")
+            .spawn()?;
+        Ok(PodCluster {
+            proxy,
+            controller_manager,
+            base: cluster,
+        })
     }
 
     fn logs(&self) -> String {
-        let tail = |p: &Option<Process>| p.as_ref().map(|p| p.log_tail()).unwrap_or_default();
         format!(
-            "--- kube-proxy ---\n{}\n--- kubelet ---\n{}\n--- runtime ---\n{}\n--- controller-manager ---\n{}",
-            tail(&self.proxy),
-            tail(&self.kubelet),
-            tail(&self.runtime),
+            "--- kube-proxy ---\n{}\n{}\n--- controller-manager ---\n{}",
+            self.proxy.log_tail(),
+            self.base.logs(),
             self.controller_manager.log_tail()
         )
     }
 
-    /// `program args` inside the node namespace, which must succeed.
+    async fn apply(&self, yaml: &str) -> anyhow::Result<()> {
+        self.base.apply(yaml).await
+    }
+
     async fn node_ok(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
-        let mut full = vec!["netns", "exec", self.node.name(), program];
-        full.extend_from_slice(args);
-        let out = run("ip", &full, Duration::from_secs(30)).await?;
-        anyhow::ensure!(
-            out.success(),
-            "`{program} {}` in the node failed: {}{}",
-            args.join(" "),
-            out.stdout,
-            out.stderr
-        );
-        Ok(out.stdout)
-    }
-
-    async fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<CmdOutput> {
-        use tokio::io::AsyncWriteExt;
-        let mut child = tokio::process::Command::new("/usr/bin/nsenter")
-            .arg(format!("--net=/run/netns/{}", self.network.hub_name()))
-            .arg(KUBECTL)
-            .arg("--kubeconfig")
-            .arg(self.d().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.d().join("kcache"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut input = child.stdin.take().context("kubectl stdin")?;
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).await?;
-        }
-        drop(input);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .context("kubectl took longer than 60s")??;
-        Ok(CmdOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
-    }
-
-    async fn kubectl(&self, args: &[&str]) -> anyhow::Result<CmdOutput> {
-        self.kubectl_stdin(args, None).await
+        node_ok(&self.base, program, args).await
     }
 
     async fn kubectl_ok(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.kubectl(args).await?;
+        let out = self.base.kubectl(args).await?;
         anyhow::ensure!(out.success(), "kubectl {args:?}: {}", out.stderr);
         Ok(out.stdout)
-    }
-
-    async fn apply(&self, yaml: &str) -> anyhow::Result<()> {
-        let out = self
-            .kubectl_stdin(&["apply", "-f", "-"], Some(yaml))
-            .await?;
-        anyhow::ensure!(out.success(), "apply: {}\n{yaml}", out.stderr);
-        Ok(())
-    }
-
-    async fn wait_apiserver(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self.kubectl(&["get", "--raw", "/healthz"]).await?;
-            if out.success() {
-                return Ok(());
-            }
-            if Instant::now() > deadline || !self.apiserver.is_running() {
-                bail!(
-                    "apiserver not healthy: {}\n{}",
-                    out.stderr,
-                    self.apiserver.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn wait_node_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self
-                .kubectl(&["get", "node", &self.node_name, "-o", "json"])
-                .await?;
-            if out.success() {
-                let node: serde_json::Value = serde_json::from_str(&out.stdout)?;
-                let ready = node["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                if ready {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("node {} never Ready\n{}", self.node_name, self.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
     }
 
     /// The pods matching `selector` that run and are Ready, with an IP; sorted by name.
@@ -389,7 +125,7 @@ impl PodCluster {
                 return Ok(pods);
             }
             if Instant::now() > deadline {
-                let all = self.kubectl(&["get", "pods", "-o", "wide"]).await?;
+                let all = self.base.kubectl(&["get", "pods", "-o", "wide"]).await?;
                 bail!(
                     "{count} ready pods {selector} expected, have {}:\n{}\n{}",
                     pods.len(),
@@ -420,39 +156,18 @@ impl PodCluster {
         }
     }
 
-    /// Runs `cmd` in the first container of `pod` (CRI ExecSync): (exit code, stdout, stderr).
-    async fn exec(&self, pod: &Pod, cmd: &[&str]) -> anyhow::Result<(i32, String, String)> {
-        let id = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .and_then(|cs| cs.first())
-            .and_then(|c| c.container_id.clone())
-            .context("pod has no container id")?;
-        let id = id.rsplit("://").next().unwrap_or_default().to_string();
-        let socket = tinykube_tests::runtime_daemon::runtime_socket(self.d());
-        let mut client = RuntimeServiceClient::new(
-            tinykube_cri_proto::connect(socket.display().to_string()).await?,
-        );
-        let out = client
-            .exec_sync(cri::ExecSyncRequest {
-                container_id: id,
-                cmd: cmd.iter().map(|s| s.to_string()).collect(),
-                timeout: 20,
-            })
-            .await?
-            .into_inner();
-        Ok((
-            out.exit_code,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ))
-    }
-
-    /// One bounded `wget` of `url` from inside `pod`: Ok(body) or Err(what wget said).
+    /// One bounded `wget` of `url` from inside `pod` (CRI ExecSync in its first container):
+    /// Ok(body) or Err(what wget said).
     async fn get_from_pod(&self, pod: &Pod, url: &str) -> anyhow::Result<Result<String, String>> {
+        let container = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .map(|c| c.name.as_str())
+            .context("pod without containers")?;
         let (code, stdout, stderr) = self
-            .exec(pod, &["timeout", "3", "wget", "-qO-", url])
+            .base
+            .exec(pod, container, &["timeout", "3", "wget", "-qO-", url])
             .await?;
         Ok(if code == 0 {
             Ok(stdout.trim().to_string())
@@ -463,22 +178,12 @@ impl PodCluster {
 
     /// One bounded `wget` of `url` from the hub namespace (a client off the node).
     async fn get_from_hub(&self, url: &str) -> anyhow::Result<Result<String, String>> {
-        let out = run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                self.network.hub_name(),
-                "timeout",
-                "3",
-                "busybox",
-                "wget",
-                "-qO-",
-                url,
-            ],
-            Duration::from_secs(10),
-        )
-        .await?;
+        let out = Invocation::new("ip")
+            .args(["netns", "exec", self.base.network.hub_name()])
+            .args(["timeout", "3", "busybox", "wget", "-qO-", url])
+            .timeout(Duration::from_secs(10))
+            .run()
+            .await?;
         Ok(if out.success() {
             Ok(out.stdout.trim().to_string())
         } else {
@@ -511,50 +216,29 @@ impl PodCluster {
         Ok(seen)
     }
 
-    /// Deletes every workload and pod and waits until the runtime holds no sandbox.
+    /// Deletes every pod and checks that the runtime and the kubelet keep nothing of them.
     async fn shutdown(mut self) -> anyhow::Result<()> {
-        let _ = self
-            .kubectl(&["delete", "deployments,pods", "--all", "--wait=false"])
-            .await;
-        let socket = tinykube_tests::runtime_daemon::runtime_socket(self.d());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let mut client = RuntimeServiceClient::new(
-                tinykube_cri_proto::connect(socket.display().to_string()).await?,
-            );
-            let sandboxes = client
-                .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
-                .await?
-                .into_inner()
-                .items
-                .len();
-            if sandboxes == 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("runtime still holds {sandboxes} sandboxes\n{}", self.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        if let Some(mut p) = self.proxy.take() {
-            p.stop();
-        }
-        Ok(())
+        // Without the controller manager no ReplicaSet brings back the pods being deleted.
+        self.controller_manager.stop();
+        self.proxy.stop();
+        self.base.shutdown().await
     }
 }
 
-impl Drop for PodCluster {
-    fn drop(&mut self) {
-        if let Some(mut k) = self.kubelet.take() {
-            k.stop();
-        }
-        if let Some(mut r) = self.runtime.take() {
-            r.stop();
-        }
-        // Safety net after a failure: kill what is left in our cgroups and remove them.
-        tinykube_tests::leftovers::remove_cgroups(&self.cgroup_parent);
-        tinykube_tests::leftovers::unmount_entries(&self.d().join("state/netns"));
-    }
+/// `program args` inside the node namespace, which must succeed.
+async fn node_ok(cluster: &Cluster, program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = cluster
+        .node
+        .exec_async(program, args, Duration::from_secs(30))
+        .await?;
+    anyhow::ensure!(
+        out.success(),
+        "`{program} {}` in the node failed: {}{}",
+        args.join(" "),
+        out.stdout,
+        out.stderr
+    );
+    Ok(out.stdout)
 }
 
 /// Where a request is sent from.
@@ -564,11 +248,6 @@ enum Source<'a> {
     Pod(&'a Pod),
     /// The hub namespace: a client off the node.
     Hub,
-}
-
-fn path_str(path: &Path) -> anyhow::Result<&str> {
-    path.to_str()
-        .with_context(|| format!("non-UTF-8 path {}", path.display()))
 }
 
 fn name(pod: &Pod) -> String {
@@ -652,7 +331,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_reaches_real_pods_by_cluster_ip_node_port_and_hairpin() -> anyhow::Result<()> {
     let cluster = PodCluster::start().await?;
-    cluster.apply(&web_yaml(&cluster.node_name)).await?;
+    cluster.apply(&web_yaml(&cluster.base.node_name)).await?;
     let web = cluster.wait_ready_pods("app=web", 3).await?;
     let client = cluster.wait_ready_pods("app=client", 1).await?.remove(0);
     let names: BTreeSet<String> = web.iter().map(name).collect();
@@ -678,7 +357,7 @@ async fn a_service_reaches_real_pods_by_cluster_ip_node_port_and_hairpin() -> an
     );
 
     // NodeIP:NodePort, from the client pod and from off the node (the hub).
-    let node_url = format!("http://{}:{NODE_PORT}/", cluster.node.ip());
+    let node_url = format!("http://{}:{NODE_PORT}/", cluster.base.node.ip());
     let seen = cluster.spread(Source::Pod(&client), &node_url, 60).await?;
     assert_eq!(
         answered(&seen),
@@ -768,7 +447,7 @@ fn dns_entry(conntrack: &str, client_ip: &str) -> Option<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_conntrack_entries_of_a_removed_endpoint_are_flushed() -> anyhow::Result<()> {
     let cluster = PodCluster::start().await?;
-    let node = cluster.node_name.clone();
+    let node = cluster.base.node_name.clone();
     // busybox here has no UDP server (its nc has no -u): the backends only need to be
     // endpoints; what matters is where the node's conntrack sends the client's datagrams.
     let backend = |n: usize| {

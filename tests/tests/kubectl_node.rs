@@ -24,7 +24,7 @@ use anyhow::{bail, Context};
 use tinykube_cri_proto::v1 as cri;
 use tinykube_tests::cluster::{cstatus, phase, Cluster};
 use tinykube_tests::kubectl::{Invocation, Running};
-use tinykube_tests::{binary_path, CmdOutput, Launch, Process, KUBECTL};
+use tinykube_tests::{binary_path, CmdOutput, KUBECTL};
 
 /// Bound of every single command and wait of these tests.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -42,19 +42,10 @@ fn kubectl(c: &Cluster, which: Kubectl, args: &[&str]) -> anyhow::Result<Invocat
         Kubectl::Real => KUBECTL.into(),
         Kubectl::Ours => binary_path("kubectl")?,
     };
-    let mut invocation = in_hub(c)
-        .arg(program)
-        .arg("--kubeconfig")
-        .arg(c.d().join("kubeconfig"));
-    if which == Kubectl::Real {
-        invocation = invocation.arg("--cache-dir").arg(c.d().join("kcache"));
-    }
-    Ok(invocation.args(args).timeout(LIMIT))
-}
-
-/// A command inside the hub namespace (`nsenter` execs it, so stopping it stops the command).
-fn in_hub(c: &Cluster) -> Invocation {
-    Invocation::new("/usr/bin/nsenter").arg(format!("--net=/run/netns/{}", c.network.hub_name()))
+    Ok(c.control_plane
+        .kubectl_invocation(program)
+        .args(args)
+        .timeout(LIMIT))
 }
 
 async fn run(c: &Cluster, which: Kubectl, args: &[&str]) -> anyhow::Result<CmdOutput> {
@@ -64,7 +55,8 @@ async fn run(c: &Cluster, which: Kubectl, args: &[&str]) -> anyhow::Result<CmdOu
 /// `wget -qO- url` from the hub namespace (bounded with `timeout`: busybox's own `-T` is
 /// unusable).
 async fn wget(c: &Cluster, url: &str) -> anyhow::Result<CmdOutput> {
-    Ok(in_hub(c)
+    Ok(c.control_plane
+        .in_hub()
         .args([
             "/usr/bin/timeout",
             "10",
@@ -439,45 +431,11 @@ spec:
     )
 }
 
-/// kube-controller-manager in the hub namespace, for the Deployment's pods.
-fn controller_manager(c: &Cluster) -> anyhow::Result<Process> {
-    Ok(Launch::binary("kube-controller-manager")?
-        .netns(c.network.hub_name())
-        .arg("--kubeconfig")
-        .arg(c.d().join("kubeconfig"))
-        .args([
-            "--bind-address=127.0.0.1",
-            "--secure-port=10257",
-            "--leader-elect=false",
-        ])
-        .env("RUST_LOG", "info")
-        .spawn()?)
-}
-
-/// Waits (bounded) until `kubectl logs <args>` (the real one) prints `wanted`.
-async fn wait_for_log(c: &Cluster, args: &[&str], wanted: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let out = run(c, Kubectl::Real, args).await?;
-        if out.stdout.contains(wanted) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "kubectl {args:?} never printed {wanted:?}: {}{}\n{}",
-                out.stdout,
-                out.stderr,
-                c.logs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_match_the_real_kubectl() -> anyhow::Result<()> {
     let c = Cluster::start().await?;
-    let _kcm = controller_manager(&c)?;
+    // For the Deployment's pods.
+    let _kcm = c.start_controller_manager()?;
     c.apply(&logger_yaml(&c.node_name)).await?;
     c.wait_pod("logger", "both containers running", |p| {
         phase(p) == "Running"
@@ -488,8 +446,10 @@ async fn logs_match_the_real_kubectl() -> anyhow::Result<()> {
             })
     })
     .await?;
-    wait_for_log(&c, &["logs", "logger", "-c", "fixed"], "oops").await?;
-    wait_for_log(&c, &["logs", "logger", "-c", "feed"], "ready").await?;
+    c.wait_kubectl_output(&["logs", "logger", "-c", "fixed"], "oops")
+        .await?;
+    c.wait_kubectl_output(&["logs", "logger", "-c", "feed"], "ready")
+        .await?;
 
     for args in [
         &["logs", "logger", "-c", "fixed"][..],
@@ -570,7 +530,8 @@ async fn logs_match_the_real_kubectl() -> anyhow::Result<()> {
     check("--previous", out.stdout == "run of crasher\n", &out)?;
 
     // deploy/name reads a pod of the Deployment.
-    wait_for_log(&c, &["logs", "deploy/hello"], "hello from the deployment").await?;
+    c.wait_kubectl_output(&["logs", "deploy/hello"], "hello from the deployment")
+        .await?;
     let out = same_output(&c, &["logs", "deploy/hello"]).await?;
     check(
         "deploy/hello",

@@ -9,7 +9,6 @@
 //! -p tinykube-kubectl --bins` (or `cargo build --workspace --bins`).
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +20,9 @@ use kube::Client;
 use serde_json::{json, Value};
 use tinykube_tests::apiserver::describe_output;
 use tinykube_tests::kubectl::{ours, real};
-use tinykube_tests::{require_root, wait_for_healthz, CmdOutput, ControlPlane, Launch, Process};
+use tinykube_tests::{
+    free_port, require_root, wait_for_healthz, CmdOutput, ControlPlane, Launch, Process,
+};
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(60);
@@ -806,13 +807,6 @@ async fn create_expose_label_scale_set_delete_and_edit_like_upstream() {
 // Rollouts: the controller manager and a hollow status writer.
 // ---------------------------------------------------------------------------------------------
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Plays the kubelets of one node: binds pending pods to it, marks them Running (and Ready
 /// when `ready` is set) through the status subresource, and finishes graceful deletions.
 struct Hollow {
@@ -898,7 +892,7 @@ async fn hollow(client: Client) -> Hollow {
 }
 
 async fn controller_manager(cp: &ControlPlane) -> Process {
-    let port = free_port();
+    let port = free_port().expect("free port");
     let kcm = Launch::binary("kube-controller-manager")
         .expect("kube-controller-manager is built")
         .args(["--kubeconfig", cp.kubeconfig().to_str().unwrap()])

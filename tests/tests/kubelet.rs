@@ -504,15 +504,9 @@ async fn static_pods_and_mirror_pods() -> anyhow::Result<()> {
     // Removing the file stops the pod and removes the mirror.
     std::fs::remove_file(m.join("web.yaml"))?;
     c.wait_gone("pod", &mirror).await?;
-    let deadline = Instant::now() + WAIT;
-    while c.runtime_counts().await? != (0, 0) {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "static pod not stopped\n{}",
-            c.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    c.wait_runtime_empty(WAIT)
+        .await
+        .context("static pod not stopped")?;
     c.shutdown().await
 }
 
@@ -539,21 +533,9 @@ spec:
     .await?;
     c.wait_pod("talker", "Running", |p| phase(p) == "Running")
         .await?;
-    let deadline = Instant::now() + WAIT;
-    let whole = loop {
-        let out = c.kubectl(&["logs", "talker"]).await?;
-        if out.success() && out.stdout.contains("second line") {
-            break out.stdout;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "kubectl logs never showed both lines: {} {}",
-                out.stdout,
-                out.stderr
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let whole = c
+        .wait_kubectl_output(&["logs", "talker"], "second line")
+        .await?;
     assert_eq!(whole, "first line\nsecond line\n");
     let tail = c
         .kubectl(&["logs", "talker", "--tail=1", "--timestamps"])

@@ -9,11 +9,10 @@
 //! --workspace --bins` first.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use k8s_openapi::api::core::v1::Pod;
-use tinykube_tests::cluster::{cstatus, phase, Cluster, WAIT};
+use tinykube_tests::cluster::{cstatus, phase, Cluster};
 
 /// The cgroup hierarchies a container's cgroup can live in: v1 controllers, or the v2 tree.
 const HIERARCHIES: &[&str] = &["cpu", "cpu,cpuacct", "memory", "unified", ""];
@@ -55,22 +54,8 @@ async fn logs_with(
     container: &str,
     marker: &str,
 ) -> anyhow::Result<String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let out = c.kubectl(&["logs", pod, "-c", container]).await?;
-        if out.success() && out.stdout.contains(marker) {
-            return Ok(out.stdout);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "logs of {pod}/{container} never showed {marker:?}: {} {}\n{}",
-                out.stdout,
-                out.stderr,
-                c.logs()
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    c.wait_kubectl_output(&["logs", pod, "-c", container], marker)
+        .await
 }
 
 /// The value of `key:` in a `/proc/<pid>/status` text, e.g. `CapEff`.

@@ -57,29 +57,7 @@ impl Env {
             })
             .to_string(),
         )?;
-        // The busybox image, built from busybox-static and imported offline.
-        let tar = dir.path().join("busybox.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hack/build-busybox-image.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(&tar)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "build image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = std::process::Command::new(binary_path("tinykube-runtime")?)
-            .arg("--root")
-            .arg(dir.path().join("root"))
-            .arg("import")
-            .arg(&tar)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "import: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        tinykube_tests::runtime_daemon::import_busybox_image(dir.path()).await?;
         let mut env = Env {
             dir,
             node,

@@ -28,7 +28,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{json, Value};
-use tinykube_tests::{http_get, wait_for_healthz, ControlPlane, Launch, Process};
+use tinykube_tests::{free_port, http_get, wait_for_healthz, ControlPlane, Launch, Process};
 
 /// Bound on every wait for the scheduler to act.
 const WAIT: Duration = Duration::from_secs(30);
@@ -45,16 +45,9 @@ fn client(cp: &ControlPlane) -> kube::Client {
     kube::Client::try_from(config).expect("kube client")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Starts our kube-scheduler against `cp`; returns once its /healthz answers.
 async fn start_scheduler(cp: &ControlPlane, extra: &[&str]) -> (Process, u16) {
-    let port = free_port();
+    let port = free_port().expect("free port");
     let kubeconfig = cp.kubeconfig();
     let process = Launch::binary("kube-scheduler")
         .expect("kube-scheduler is built")
