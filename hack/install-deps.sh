@@ -13,6 +13,7 @@ packages=(
   busybox-static              # the test and demo image's only binary
   protobuf-compiler           # protoc, for the CRI and etcd gRPC code
   docker-registry             # a local OCI registry on loopback that the runtime's pull tests push to
+  openssl                     # the test CA and certificates of the runtime's HTTPS registry test
   crun                        # the OCI runtime the runtime benchmark compares against
   ca-certificates
   make

@@ -6,7 +6,8 @@
 //! PID namespaces unless shared) on an overlay root filesystem ([`shim::run_shim`]), limited by cgroups
 //! ([`cgroup`]), each supervised by a per-container shim so the daemon can restart without
 //! touching them. Pod networking comes from the standard CNI plugins ([`cni`]); images come
-//! from registries ([`registry`]) or archives into a content-addressed store ([`image`]).
+//! from registries ([`registry`], over TLS set up by [`tls`]) or archives into a
+//! content-addressed store ([`image`]).
 //!
 //! Map: [`server`] (gRPC) -> [`manager::Runtime`] (records on disk, operations) -> [`shim`]
 //! (processes), [`spec`] (pure launch decisions), [`cgroup`], [`cni`], [`image`],
@@ -19,6 +20,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod attach;
 pub mod cgroup;
 pub mod cli;
 pub mod cni;
@@ -34,6 +36,7 @@ pub mod spdy;
 pub mod spec;
 pub mod streaming;
 pub mod sys;
+pub mod tls;
 
 pub use error::{Result, RuntimeError};
 

@@ -39,6 +39,18 @@ struct Cli {
     /// host:port of the streaming server that serves Exec sessions (port 0: a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     streaming_address: String,
+    /// Per-registry TLS settings (pulls and `push`), as Docker's certs.d: `<dir>/<host[:port]>/`
+    /// holds `*.crt` CA roots and a `client.cert` + `client.key` client certificate.
+    #[arg(long, default_value = tinykube_runtime::registry::DEFAULT_CERTS_DIR, global = true)]
+    registry_certs_dir: PathBuf,
+    /// A registry spoken to without verifying its certificate, or in plain HTTP (Docker's
+    /// insecure-registries): HOST[:PORT] or a CIDR; repeatable. Loopback registries always are.
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]|CIDR",
+        global = true
+    )]
+    insecure_registries: Vec<tinykube_runtime::registry::InsecureRegistry>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,13 +65,12 @@ enum Command {
         #[arg(short = 'a', long)]
         all: bool,
     },
-    /// Run a command in a running container (non-interactive: -it needs streaming Exec,
-    /// which is being built separately).
+    /// Run a command in a running container.
     Exec {
-        /// Not supported yet: interactive exec needs the streaming Exec API.
+        /// Pass our stdin to the command.
         #[arg(short = 'i', long)]
         interactive: bool,
-        /// Not supported yet: see --interactive.
+        /// Give the command a terminal (with -i: ours, in raw mode).
         #[arg(short = 't', long)]
         tty: bool,
         container: String,
@@ -104,8 +115,9 @@ enum Command {
     Images,
     /// Pull an image from its registry (through the daemon).
     Pull { image: String },
-    /// Push the image of a docker-save/OCI archive to a registry (plain HTTP, loopback
-    /// registries): push ARCHIVE REFERENCE. Needs no daemon.
+    /// Push the image of a docker-save/OCI archive to a registry (HTTPS, with the trust of
+    /// --registry-certs-dir; plain HTTP to insecure registries): push ARCHIVE REFERENCE. Needs
+    /// no daemon.
     Push {
         /// Manifest format to push.
         #[arg(long, value_parser = ["docker", "oci"], default_value = "docker")]
@@ -250,14 +262,7 @@ fn run_client_command(cli: &Cli) -> Option<anyhow::Result<i32>> {
                 tty,
                 container,
                 command,
-            } => {
-                if *interactive || *tty {
-                    anyhow::bail!(
-                        "exec -i/-t needs the streaming Exec API, which is being built separately; run exec without -it"
-                    );
-                }
-                cli::exec(&mut c, container, command.clone()).await
-            }
+            } => cli::exec(&mut c, container, command.clone(), *interactive, *tty).await,
             Command::Logs {
                 follow,
                 timestamps,
@@ -279,7 +284,9 @@ fn run_client_command(cli: &Cli) -> Option<anyhow::Result<i32>> {
                 println!("{id}");
                 Ok(0)
             }
-            Command::Autoremove { container } => cli::autoremove(&mut c, container).await.map(|()| 0),
+            Command::Autoremove { container } => {
+                cli::autoremove(&mut c, container).await.map(|()| 0)
+            }
             _ => Ok(0),
         }
     }))
@@ -308,8 +315,16 @@ async fn push(
         "",
         "",
     );
-    let pushed =
-        registry::push_archive(&store, archive, &reference, format, index, credentials).await?;
+    let pushed = registry::push_archive(
+        &store,
+        &cli.registry_config(),
+        archive,
+        &reference,
+        format,
+        index,
+        credentials,
+    )
+    .await?;
     println!(
         "{}: digest: {} size: {}",
         reference.tag.as_deref().unwrap_or("latest"),
@@ -317,6 +332,15 @@ async fn push(
         pushed.size
     );
     Ok(0)
+}
+
+impl Cli {
+    fn registry_config(&self) -> tinykube_runtime::registry::RegistryConfig {
+        tinykube_runtime::registry::RegistryConfig {
+            certs_dir: self.registry_certs_dir.clone(),
+            insecure: self.insecure_registries.clone(),
+        }
+    }
 }
 
 fn code(c: i32) -> ExitCode {
@@ -358,6 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         cgroup_root: cli.cgroup_root.clone(),
         cgroup_parent: cli.cgroup_parent.clone(),
         exe,
+        registry: cli.registry_config(),
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {

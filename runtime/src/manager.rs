@@ -40,6 +40,8 @@ pub struct Config {
     pub cgroup_parent: String,
     /// Our own binary, run in `shim`, `pause` and `nsexec` modes.
     pub exe: PathBuf,
+    /// How images are pulled: per-registry certificates, insecure registries.
+    pub registry: crate::registry::RegistryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -741,7 +743,7 @@ impl Runtime {
             } else {
                 dir.join("container.log")
             };
-            let share_pid = joins_pod_pid_namespace(&sbc, sc.namespace_options.as_ref());
+            let pid_namespace = container_pid_namespace(&sbc, sc.namespace_options.as_ref());
             let cspec = ContainerSpec {
                 id: id.clone(),
                 rootfs: dir.join("rootfs"),
@@ -770,7 +772,7 @@ impl Runtime {
                     .collect(),
                 sandbox_pid: Some(sb.pause_pid),
                 netns: sb.netns.clone(),
-                share_pid,
+                share_pid: pid_namespace == PidNamespace::Pod,
                 cgroup_procs: self.cgroups.procs_files(&cgroup),
                 cgroup: cgroup.clone(),
                 log_path: log_path.clone(),
@@ -798,6 +800,9 @@ impl Runtime {
                     sc.readonly_paths.clone()
                 },
                 tty: config.tty,
+                stdin: config.stdin,
+                stdin_once: config.stdin_once,
+                host_pid: pid_namespace == PidNamespace::Node,
             };
             if cspec.args.is_empty() {
                 return Err(RuntimeError::InvalidArgument(format!(
@@ -1069,17 +1074,22 @@ impl Runtime {
         ))
     }
 
-    /// What a streaming Exec needs of a running container: its full id, the state directory
-    /// the `nsexec` helper reads, and the pid of its init process (whose `/proc/<pid>/root`
-    /// holds the container's own `/dev/pts`). Fails as ExecSync does.
-    pub fn exec_target(&self, id: &str) -> Result<(String, PathBuf, i32)> {
+    /// What a streaming Exec or Attach needs of a running container: its full id, the state
+    /// directory (the `nsexec` helper's spec, the shim's attach socket), and the pid of its
+    /// init process (whose `/proc/<pid>/root` holds the container's own `/dev/pts`). A stopped
+    /// container fails with "<id> is not running: <what>".
+    pub fn running_container(
+        &self,
+        id: &str,
+        what: &'static str,
+    ) -> Result<(String, PathBuf, i32)> {
         let c = self.container(id)?;
         match self.observe(&c.id) {
             Observed::Running(started) => Ok((c.id.clone(), self.state_dir(&c.id), started.pid)),
             _ => Err(RuntimeError::BadState {
                 id: c.id.clone(),
                 state: "not running",
-                what: "cannot exec in it",
+                what,
             }),
         }
     }
@@ -1322,15 +1332,39 @@ fn sandbox_shares_pid(config: &cri::PodSandboxConfig) -> bool {
         .is_some_and(|n| n.pid == cri::NamespaceMode::Pod as i32)
 }
 
-/// Whether a container joins its pod's pid namespace rather than getting its own. Only a
-/// sandbox started with a pod pid namespace has one to join (the pause's namespace otherwise
-/// is the node's); a container may still ask for its own (CONTAINER).
-fn joins_pod_pid_namespace(
+/// Which pid namespace a container's processes live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidNamespace {
+    /// A new one of its own, the container's process as PID 1 (the default).
+    Container,
+    /// Its pod's, held by the pause process (shareProcessNamespace).
+    Pod,
+    /// The node's (hostPID).
+    Node,
+}
+
+/// The pid namespace of a container, from its own namespace options and its sandbox's. Only
+/// a sandbox started with a pod pid namespace has one to join (the pause's namespace otherwise
+/// is the node's or its own); the node's is used when the container asks for it or, giving no
+/// options, belongs to a hostPID sandbox, as the kubelet sets both for hostPID pods.
+pub fn container_pid_namespace(
     sandbox: &cri::PodSandboxConfig,
     container: Option<&cri::NamespaceOption>,
-) -> bool {
-    sandbox_shares_pid(sandbox)
-        && container.is_none_or(|n| n.pid != cri::NamespaceMode::Container as i32)
+) -> PidNamespace {
+    let sandbox_mode = sandbox
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .map(|n| n.pid);
+    let mode = container.map(|n| n.pid).or(sandbox_mode);
+    match mode {
+        Some(m) if m == cri::NamespaceMode::Node as i32 => PidNamespace::Node,
+        Some(m) if m == cri::NamespaceMode::Pod as i32 && sandbox_shares_pid(sandbox) => {
+            PidNamespace::Pod
+        }
+        _ => PidNamespace::Container,
+    }
 }
 
 /// Bind-mounts the network namespace of `pid` at `path`, so it outlives the process.
@@ -1377,7 +1411,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_pod_pid_namespace_is_joined() {
+    fn pid_namespaces_follow_the_container_then_the_sandbox() {
         let ns = |pid: cri::NamespaceMode| cri::NamespaceOption {
             pid: pid as i32,
             ..Default::default()
@@ -1394,16 +1428,42 @@ mod tests {
         };
         use cri::NamespaceMode::{Container, Node, Pod};
         let cases = [
-            (sandbox(Some(ns(Pod))), Some(ns(Pod)), true),
-            (sandbox(Some(ns(Pod))), None, true),
-            (sandbox(Some(ns(Pod))), Some(ns(Container)), false),
-            (sandbox(Some(ns(Container))), Some(ns(Pod)), false),
-            (sandbox(Some(ns(Node))), Some(ns(Pod)), false),
-            (sandbox(None), Some(ns(Pod)), false),
-            (cri::PodSandboxConfig::default(), None, false),
+            (sandbox(Some(ns(Pod))), Some(ns(Pod)), PidNamespace::Pod),
+            (sandbox(Some(ns(Pod))), None, PidNamespace::Pod),
+            (
+                sandbox(Some(ns(Pod))),
+                Some(ns(Container)),
+                PidNamespace::Container,
+            ),
+            // A pod namespace asked for in a sandbox that has none: the container's own.
+            (
+                sandbox(Some(ns(Container))),
+                Some(ns(Pod)),
+                PidNamespace::Container,
+            ),
+            (
+                sandbox(Some(ns(Node))),
+                Some(ns(Pod)),
+                PidNamespace::Container,
+            ),
+            (sandbox(None), Some(ns(Pod)), PidNamespace::Container),
+            (
+                cri::PodSandboxConfig::default(),
+                None,
+                PidNamespace::Container,
+            ),
+            // hostPID: the kubelet says NODE on the sandbox and on every container.
+            (sandbox(Some(ns(Node))), Some(ns(Node)), PidNamespace::Node),
+            (sandbox(Some(ns(Node))), None, PidNamespace::Node),
+            (sandbox(None), Some(ns(Node)), PidNamespace::Node),
+            (
+                sandbox(Some(ns(Node))),
+                Some(ns(Container)),
+                PidNamespace::Container,
+            ),
         ];
         for (i, (sb, ctr, want)) in cases.iter().enumerate() {
-            assert_eq!(joins_pod_pid_namespace(sb, ctr.as_ref()), *want, "case {i}");
+            assert_eq!(container_pid_namespace(sb, ctr.as_ref()), *want, "case {i}");
         }
     }
 

@@ -10,12 +10,25 @@
 //!   challenge's realm for a token (`?service=..&scope=repository:<name>:pull`, with Basic
 //!   credentials when we have some), `Basic` sends the credentials; no challenge, no auth.
 //!
-//! Only plain HTTP is spoken, which Docker allows for loopback registries (`localhost`,
-//! `127.0.0.0/8`, `::1`) without configuration; other registries get a clear error.
+//! Registries are spoken to over HTTPS ([`crate::tls`]: the system CAs plus the registry's
+//! directory of `--registry-certs-dir`, client certificates for mutual TLS). Plain HTTP is
+//! only for insecure registries, Docker's rule ([`transports`]): loopback ones (`localhost`,
+//! `127.0.0.0/8`, `::1`) and those given with `--insecure-registry`; those are tried over
+//! HTTPS without verifying the certificate first, then over plain HTTP when the first request
+//! finds nothing listening or a server that does not speak TLS.
+//!
+//! Failures to reach a registry ([`RegistryError::Unreachable`]) are kept apart from TLS
+//! failures ([`RegistryError::Tls`], [`RegistryError::PlainHttp`]): the CRI server falls back
+//! to an image already in the store only for the first (an offline node keeps its images), while
+//! an untrusted certificate or a plain-HTTP server where HTTPS was expected is a configuration
+//! error the user must see, never hidden behind a stale local image.
+//!
 //! [`push_archive`] is the other direction (blob upload `POST` + `PUT`, manifest `PUT`), for
-//! tests and for people who build images offline.
+//! tests and for people who build images offline; it uses the same connections and trust.
 
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,11 +39,12 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{IoContext, RuntimeError};
 use crate::image::{config_diff_ids, sha256_bytes, ImageRecord, ImageStore};
 use crate::reference::{is_digest, Reference};
+use crate::tls::{self, RegistryTls, TlsFailure};
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -45,7 +59,7 @@ const DOCKER_SCHEMA1: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ];
 
-/// How long opening a TCP connection may take.
+/// How long opening a connection may take (TCP connect, then again the TLS handshake).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a registry may take to answer a request (until the response headers).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,6 +69,8 @@ const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const MAX_CONFIG_BYTES: usize = 8 << 20;
 const MAX_REDIRECTS: usize = 5;
 const USER_AGENT: &str = concat!("tinykube-runtime/", env!("CARGO_PKG_VERSION"));
+/// Where per-registry CAs and client certificates live unless `--registry-certs-dir` says.
+pub const DEFAULT_CERTS_DIR: &str = "/etc/tinykube/certs.d";
 
 /// Why talking to a registry failed; [`crate::server`] maps these to gRPC codes.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +83,13 @@ pub enum RegistryError {
     },
     #[error("registry {registry} is unreachable: {reason}")]
     Unreachable { registry: String, reason: String },
+    /// The TLS handshake or session failed (untrusted certificate, client certificate
+    /// refused), or the registry's certs directory is unusable.
+    #[error("registry {registry}: {reason}")]
+    Tls { registry: String, reason: String },
+    /// A registry we must speak HTTPS to answered in plain HTTP.
+    #[error("registry {registry}: {addr} answered in plain HTTP, not TLS; plain HTTP is only spoken to loopback registries and those given with --insecure-registry")]
+    PlainHttp { registry: String, addr: String },
     #[error("registry {registry} denied access to {repository}: {detail}")]
     Unauthorized {
         registry: String,
@@ -138,32 +161,156 @@ impl Credentials {
     }
 }
 
-/// Scheme and `host[:port]` we talk to for a registry name.
+/// How the runtime reaches registries: the daemon's (and `push`'s) `--registry-certs-dir` and
+/// `--insecure-registry` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub scheme: &'static str,
-    pub authority: String,
+pub struct RegistryConfig {
+    /// `<dir>/<host[:port]>/`: `*.crt` CA roots and a `<name>.cert` + `<name>.key` client
+    /// certificate per registry ([`crate::tls`]).
+    pub certs_dir: PathBuf,
+    /// Registries spoken to without verifying their certificate, or in plain HTTP.
+    pub insecure: Vec<InsecureRegistry>,
 }
 
-/// The endpoint of a registry as Docker picks it: `docker.io` is served by
-/// `registry-1.docker.io`; loopback registries speak plain HTTP, all others HTTPS.
-pub fn endpoint(registry: &str) -> Endpoint {
-    let authority = if registry == "docker.io" {
+impl Default for RegistryConfig {
+    fn default() -> RegistryConfig {
+        RegistryConfig {
+            certs_dir: PathBuf::from(DEFAULT_CERTS_DIR),
+            insecure: Vec::new(),
+        }
+    }
+}
+
+/// One `--insecure-registry` value, as Docker's `insecure-registries` takes them: a registry
+/// name `host[:port]` (matched exactly), or a CIDR matched against registries named by an IP
+/// address (unlike Docker, host names are not resolved for this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsecureRegistry {
+    Host(String),
+    Network { addr: IpAddr, prefix_len: u8 },
+}
+
+impl std::str::FromStr for InsecureRegistry {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<InsecureRegistry, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("an insecure registry needs a host[:port] or a CIDR".into());
+        }
+        if s.contains("://") {
+            return Err(format!(
+                "insecure registry {s:?}: give host[:port] or a CIDR, without a scheme"
+            ));
+        }
+        let Some((addr, len)) = s.split_once('/') else {
+            return Ok(InsecureRegistry::Host(s.to_ascii_lowercase()));
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|e| format!("insecure registry {s:?}: bad CIDR address: {e}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix_len = len
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| {
+                format!("insecure registry {s:?}: the prefix length must be 0 to {max}")
+            })?;
+        Ok(InsecureRegistry::Network { addr, prefix_len })
+    }
+}
+
+impl std::fmt::Display for InsecureRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InsecureRegistry::Host(h) => f.write_str(h),
+            InsecureRegistry::Network { addr, prefix_len } => write!(f, "{addr}/{prefix_len}"),
+        }
+    }
+}
+
+impl InsecureRegistry {
+    fn matches(&self, registry: &str) -> bool {
+        match self {
+            InsecureRegistry::Host(h) => h.eq_ignore_ascii_case(registry),
+            InsecureRegistry::Network { addr, prefix_len } => {
+                let Ok(ip) = bare_host(registry).parse::<IpAddr>() else {
+                    return false;
+                };
+                match (addr, ip) {
+                    (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                        let mask = u32::MAX.checked_shl(32 - u32::from(*prefix_len));
+                        let mask = mask.unwrap_or(0);
+                        u32::from(*net) & mask == u32::from(ip) & mask
+                    }
+                    (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                        let mask = u128::MAX.checked_shl(128 - u32::from(*prefix_len));
+                        let mask = mask.unwrap_or(0);
+                        u128::from(*net) & mask == u128::from(ip) & mask
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// One way of speaking to a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS, verifying the certificate against the system CAs and the registry's certs dir.
+    Https,
+    /// TLS accepting any certificate (insecure registries).
+    HttpsUnverified,
+    /// Plain HTTP (insecure registries).
+    Http,
+}
+
+impl Transport {
+    fn scheme(self) -> &'static str {
+        match self {
+            Transport::Https | Transport::HttpsUnverified => "https",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// The transports to try for a registry (its name in image references), in order, as Docker
+/// picks them: a secure registry gets verified HTTPS only; an insecure one (loopback:
+/// `localhost`, `127.0.0.0/8`, `::1`, Docker's default insecure ranges, or listed in
+/// `insecure`) gets HTTPS without verification, then plain HTTP. Docker Hub is always secure.
+pub fn transports(registry: &str, insecure: &[InsecureRegistry]) -> &'static [Transport] {
+    const SECURE: &[Transport] = &[Transport::Https];
+    const INSECURE: &[Transport] = &[Transport::HttpsUnverified, Transport::Http];
+    if registry == "docker.io" {
+        return SECURE;
+    }
+    let host = bare_host(registry);
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback || insecure.iter().any(|i| i.matches(registry)) {
+        INSECURE
+    } else {
+        SECURE
+    }
+}
+
+/// The `host[:port]` we dial for a registry name: `docker.io` is served by
+/// `registry-1.docker.io`.
+pub fn dial_authority(registry: &str) -> &str {
+    if registry == "docker.io" {
         "registry-1.docker.io"
     } else {
         registry
-    };
-    let host = host_of(authority);
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    Endpoint {
-        scheme: if loopback { "http" } else { "https" },
-        authority: authority.to_string(),
     }
+}
+
+/// The host of `host[:port]`, without the brackets of an IPv6 address.
+fn bare_host(authority: &str) -> &str {
+    host_of(authority)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
 }
 
 fn host_of(authority: &str) -> &str {
@@ -454,41 +601,68 @@ pub fn error_detail(body: &[u8]) -> String {
     }
 }
 
-/// One repository on one registry, with the authorization won so far.
+/// One repository on one registry, with the authorization won so far and the transport that
+/// worked.
 struct Client {
     registry: String,
-    endpoint: Endpoint,
+    /// The `host[:port]` we dial.
+    authority: String,
     repository: String,
     /// `pull` or `pull,push`: the scope asked for in token requests.
     actions: &'static str,
     credentials: Option<Credentials>,
     authorization: Option<String>,
+    /// The transports still to try, the one in use first.
+    transports: &'static [Transport],
+    /// Set by the registry's first answer: from then on the transport is fixed.
+    transport_confirmed: bool,
+    /// Whether the registry's own certificate goes unverified (insecure registries).
+    insecure: bool,
+    tls: RegistryTls,
 }
 
 impl Client {
     fn new(
+        config: &RegistryConfig,
         reference: &Reference,
         actions: &'static str,
         credentials: Option<Credentials>,
-    ) -> Client {
+    ) -> Result<Client> {
         let authorization = credentials
             .as_ref()
             .filter(|c| !c.registry_token.is_empty())
             .map(|c| format!("Bearer {}", c.registry_token));
-        Client {
-            registry: reference.registry.clone(),
-            endpoint: endpoint(&reference.registry),
+        let registry = reference.registry.clone();
+        let dir = tls::registry_dir(&config.certs_dir, &registry);
+        let tls = blocking(|| tls::registry_tls(&dir)).map_err(|reason| RegistryError::Tls {
+            registry: registry.clone(),
+            reason,
+        })?;
+        let transports = transports(&registry, &config.insecure);
+        Ok(Client {
+            authority: dial_authority(&registry).to_string(),
+            insecure: transports.contains(&Transport::HttpsUnverified),
+            transports,
+            registry,
             repository: reference.repository.clone(),
             actions,
             credentials,
             authorization,
-        }
+            transport_confirmed: false,
+            tls,
+        })
+    }
+
+    fn transport(&self) -> Transport {
+        self.transports.first().copied().unwrap_or(Transport::Https)
     }
 
     fn url(&self, path: &str) -> String {
         format!(
             "{}://{}/v2/{}/{path}",
-            self.endpoint.scheme, self.endpoint.authority, self.repository
+            self.transport().scheme(),
+            self.authority,
+            self.repository
         )
     }
 
@@ -499,8 +673,30 @@ impl Client {
         }
     }
 
+    /// One request through [`http_request`]: the registry's own host is verified unless the
+    /// registry is insecure; other hosts (token servers, blob storage that downloads are
+    /// redirected to) are always verified, with the registry's trust, as Docker does.
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, &str)],
+        body: Bytes,
+        authorization: Option<&str>,
+    ) -> Result<http::Response<Incoming>> {
+        let verify = !self.insecure || authority_of(url) != self.authority;
+        let dial = Dial {
+            registry: &self.registry,
+            tls: &self.tls,
+            verify,
+        };
+        http_request(&dial, method, url, headers, body, authorization).await
+    }
+
     /// Sends a request, answering one `401` challenge and following redirects (credentials
-    /// only go to the registry's own host).
+    /// only go to the registry's own host). The registry's first request moves on to the next
+    /// transport when nothing listens or the server does not speak TLS (Docker's fallback
+    /// from HTTPS to HTTP for insecure registries).
     async fn send(
         &mut self,
         method: Method,
@@ -510,22 +706,37 @@ impl Client {
     ) -> Result<http::Response<Incoming>> {
         let mut url = url.to_string();
         let mut challenged = false;
-        for _ in 0..=MAX_REDIRECTS {
-            let own_host = authority_of(&url) == self.endpoint.authority;
+        let mut redirects = 0;
+        loop {
+            let own_host = authority_of(&url) == self.authority;
             let auth = if own_host {
                 self.authorization.clone()
             } else {
                 None
             };
-            let resp = http_request(
-                &self.registry,
-                method.clone(),
-                &url,
-                headers,
-                body.clone(),
-                auth.as_deref(),
-            )
-            .await?;
+            let sent = self
+                .request(method.clone(), &url, headers, body.clone(), auth.as_deref())
+                .await;
+            let resp = match sent {
+                Ok(resp) => resp,
+                Err(e)
+                    if own_host
+                        && !self.transport_confirmed
+                        && falls_back(&e)
+                        && self.transports.len() > 1 =>
+                {
+                    self.transports = &self.transports[1..];
+                    let scheme = self.transport().scheme();
+                    tracing::debug!(registry = %self.registry, "{e}; trying {scheme}");
+                    let path = url.split_once("://").map_or(url.as_str(), |(_, p)| p);
+                    url = format!("{scheme}://{path}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if own_host {
+                self.transport_confirmed = true;
+            }
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && own_host && !challenged {
                 challenged = true;
@@ -539,6 +750,12 @@ impl Client {
                 continue;
             }
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(
+                        self.protocol(format!("more than {MAX_REDIRECTS} redirects for {url}"))
+                    );
+                }
                 let location = resp
                     .headers()
                     .get(header::LOCATION)
@@ -549,7 +766,6 @@ impl Client {
             }
             return Ok(resp);
         }
-        Err(self.protocol(format!("more than {MAX_REDIRECTS} redirects for {url}")))
     }
 
     /// Answers a challenge: fetches a Bearer token, or uses Basic credentials.
@@ -585,15 +801,9 @@ impl Client {
                     .as_ref()
                     .filter(|c| !c.username.is_empty())
                     .map(Credentials::basic);
-                let resp = http_request(
-                    &self.registry,
-                    Method::GET,
-                    &url,
-                    &[],
-                    Bytes::new(),
-                    basic.as_deref(),
-                )
-                .await?;
+                let resp = self
+                    .request(Method::GET, &url, &[], Bytes::new(), basic.as_deref())
+                    .await?;
                 let status = resp.status();
                 let body = read_body(&self.registry, resp, MAX_MANIFEST_BYTES).await?;
                 if !status.is_success() {
@@ -823,9 +1033,64 @@ fn authority_of(url: &str) -> &str {
     rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
-/// One HTTP/1.1 request on a fresh connection.
+/// Whether a failed first request to a registry moves on to its next transport: nothing
+/// listened, or the server did not speak TLS. A TLS server we do not trust, or that refuses our
+/// client certificate, is an answer: trying plain HTTP on it would only hide the reason.
+fn falls_back(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Unreachable { .. } | RegistryError::PlainHttp { .. }
+    )
+}
+
+/// What [`http_request`] needs to open a connection for a registry.
+struct Dial<'a> {
+    /// The registry the request is for, named in errors.
+    registry: &'a str,
+    tls: &'a RegistryTls,
+    /// Verify the server's certificate (HTTPS only).
+    verify: bool,
+}
+
+impl Dial<'_> {
+    fn unreachable(&self, reason: String) -> RegistryError {
+        RegistryError::Unreachable {
+            registry: self.registry.to_string(),
+            reason,
+        }
+    }
+
+    /// The error for a failed TLS exchange with `addr` (`what`: "handshake" or "session"),
+    /// with what the user can do about it.
+    fn tls_failure(&self, addr: &str, what: &str, e: &rustls::Error) -> RegistryError {
+        let dir = self.tls.dir.display();
+        let reason = match tls::classify(e) {
+            TlsFailure::NotTls => {
+                return RegistryError::PlainHttp {
+                    registry: self.registry.to_string(),
+                    addr: addr.to_string(),
+                }
+            }
+            TlsFailure::Untrusted(detail) => format!(
+                "TLS {what} with {addr} failed: {detail} (to trust the registry's CA, put it in {dir}/ca.crt)"
+            ),
+            TlsFailure::ClientCertificate(detail) => format!(
+                "TLS {what} with {addr} failed: {detail} (the registry wants a client certificate it trusts: {dir}/client.cert and client.key)"
+            ),
+            TlsFailure::Other(detail) => format!("TLS {what} with {addr} failed: {detail}"),
+        };
+        RegistryError::Tls {
+            registry: self.registry.to_string(),
+            reason,
+        }
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: plain TCP for `http://` URLs, TLS for
+/// `https://` ones; both directions (pull and push) and every host (registry, token server,
+/// redirect targets) go through here.
 async fn http_request(
-    registry: &str,
+    dial: &Dial<'_>,
     method: Method,
     url: &str,
     headers: &[(HeaderName, &str)],
@@ -833,11 +1098,7 @@ async fn http_request(
     authorization: Option<&str>,
 ) -> Result<http::Response<Incoming>> {
     let protocol = |reason: String| RegistryError::Protocol {
-        registry: registry.to_string(),
-        reason,
-    };
-    let unreachable = |reason: String| RegistryError::Unreachable {
-        registry: registry.to_string(),
+        registry: dial.registry.to_string(),
         reason,
     };
     let uri: Uri = url
@@ -847,32 +1108,28 @@ async fn http_request(
         .authority()
         .ok_or_else(|| protocol(format!("URL {url:?} has no host")))?
         .clone();
-    if uri.scheme_str() != Some("http") {
-        return Err(RegistryError::Unsupported(format!(
-            "registry {registry}: {url} needs HTTPS, which tinykube-runtime does not speak yet; \
-             only loopback registries (localhost, 127.0.0.0/8, ::1) over plain HTTP are supported"
-        )));
-    }
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            return Err(protocol(format!(
+                "URL {url:?}: only http and https are spoken"
+            )))
+        }
+    };
     let addr = format!(
         "{}:{}",
         authority.host(),
-        authority.port_u16().unwrap_or(80)
+        authority.port_u16().unwrap_or(if https { 443 } else { 80 })
     );
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&addr))
         .await
         .map_err(|_| {
-            unreachable(format!(
+            dial.unreachable(format!(
                 "connect to {addr} timed out after {CONNECT_TIMEOUT:?}"
             ))
         })?
-        .map_err(|e| unreachable(format!("connect to {addr}: {e}")))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| unreachable(format!("{addr}: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+        .map_err(|e| dial.unreachable(format!("connect to {addr}: {e}")))?;
     let mut req = http::Request::builder()
         .method(method)
         .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
@@ -887,10 +1144,63 @@ async fn http_request(
     let req = req
         .body(Full::new(body))
         .map_err(|e| protocol(format!("building request for {url}: {e}")))?;
+    if !https {
+        return exchange(dial, stream, &addr, url, req).await;
+    }
+    let config = if dial.verify {
+        &dial.tls.verified
+    } else {
+        &dial.tls.unverified
+    };
+    let name = tls::server_name(authority.host()).map_err(protocol)?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+        .await
+        .map_err(|_| {
+            dial.unreachable(format!(
+                "TLS handshake with {addr} timed out after {CONNECT_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|e| match tls::find_tls_error(&e) {
+            Some(tls_error) => dial.tls_failure(&addr, "handshake", tls_error),
+            None => RegistryError::Tls {
+                registry: dial.registry.to_string(),
+                reason: format!("TLS handshake with {addr} failed: {e}"),
+            },
+        })?;
+    exchange(dial, stream, &addr, url, req).await
+}
+
+/// Sends `req` over an open connection and waits for the response headers.
+async fn exchange<S>(
+    dial: &Dial<'_>,
+    stream: S,
+    addr: &str,
+    url: &str,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<Incoming>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // With TLS 1.3 a server's verdict on our client certificate arrives after the handshake,
+    // as an alert on the first read: it is reported like a handshake failure.
+    let failed = |e: hyper::Error| match tls::find_tls_error(&e) {
+        Some(tls_error) => dial.tls_failure(addr, "session", tls_error),
+        None => dial.unreachable(format!("{url}: {e}")),
+    };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(failed)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
     tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(req))
         .await
-        .map_err(|_| unreachable(format!("no answer from {addr} within {RESPONSE_TIMEOUT:?}")))?
-        .map_err(|e| unreachable(format!("{url}: {e}")))
+        .map_err(|_| {
+            dial.unreachable(format!("no answer from {addr} within {RESPONSE_TIMEOUT:?}"))
+        })?
+        .map_err(failed)
 }
 
 async fn read_body(registry: &str, resp: http::Response<Incoming>, limit: usize) -> Result<Bytes> {
@@ -934,11 +1244,12 @@ struct IndexManifest {
 /// yet, verifying every digest, and records the image with its tag and repo digest.
 pub async fn pull(
     store: &ImageStore,
+    config: &RegistryConfig,
     reference: &Reference,
     platform: &Platform,
     credentials: Option<Credentials>,
 ) -> Result<ImageRecord> {
-    let mut client = Client::new(reference, "pull", credentials);
+    let mut client = Client::new(config, reference, "pull", credentials)?;
     let name = reference.name();
     let target = reference
         .digest
@@ -1068,6 +1379,7 @@ pub struct Pushed {
 /// list / OCI index when `index` is set.
 pub async fn push_archive(
     store: &ImageStore,
+    config: &RegistryConfig,
     archive: &Path,
     reference: &Reference,
     format: ManifestFormat,
@@ -1091,7 +1403,7 @@ pub async fn push_archive(
             )))
         }
     };
-    let mut client = Client::new(reference, "pull,push", credentials);
+    let mut client = Client::new(config, reference, "pull,push", credentials)?;
     let mut layers = Vec::new();
     for path in &image.layers {
         let data = std::fs::read(path).ctx("read layer", path)?;
@@ -1169,28 +1481,118 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoints_as_docker_picks_them() {
-        let cases = [
-            ("docker.io", "https", "registry-1.docker.io"),
-            ("quay.io", "https", "quay.io"),
-            ("127.0.0.1:5000", "http", "127.0.0.1:5000"),
-            ("127.1.2.3:80", "http", "127.1.2.3:80"),
-            ("localhost:5000", "http", "localhost:5000"),
-            ("localhost", "http", "localhost"),
-            ("[::1]:5000", "http", "[::1]:5000"),
-            ("10.0.0.1:5000", "https", "10.0.0.1:5000"),
-            ("localhost.example.com", "https", "localhost.example.com"),
+    fn transports_as_docker_picks_them() {
+        use Transport::{Http, Https, HttpsUnverified};
+        let insecure: Vec<InsecureRegistry> = [
+            "10.0.0.7:5000",
+            "Registry.Lan",
+            "192.168.0.0/16",
+            "fd00::/8",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let secure: &[Transport] = &[Https];
+        let insecure_order: &[Transport] = &[HttpsUnverified, Http];
+        let cases: &[(&str, &[Transport])] = &[
+            ("docker.io", secure),
+            ("quay.io", secure),
+            ("10.0.0.1:5000", secure),
+            ("localhost.example.com", secure),
+            // Loopback: Docker's default insecure ranges 127.0.0.0/8 and ::1, and localhost.
+            ("127.0.0.1:5000", insecure_order),
+            ("127.1.2.3:80", insecure_order),
+            ("localhost:5000", insecure_order),
+            ("localhost", insecure_order),
+            ("[::1]:5000", insecure_order),
+            // --insecure-registry: exact names (the port is part of the name), CIDRs for
+            // registries named by address.
+            ("10.0.0.7:5000", insecure_order),
+            ("10.0.0.7:5001", secure),
+            ("10.0.0.7", secure),
+            ("registry.lan", insecure_order),
+            ("192.168.3.4:443", insecure_order),
+            ("192.169.0.1", secure),
+            ("[fd12::1]:5000", insecure_order),
+            ("[fe80::1]:5000", secure),
         ];
-        for (registry, scheme, authority) in cases {
-            assert_eq!(
-                endpoint(registry),
-                Endpoint {
-                    scheme,
-                    authority: authority.into()
-                },
-                "{registry}"
-            );
+        for (registry, want) in cases {
+            assert_eq!(transports(registry, &insecure), *want, "{registry}");
         }
+        assert_eq!(
+            transports("docker.io", &["docker.io".parse().unwrap()]),
+            secure
+        );
+        assert_eq!(dial_authority("docker.io"), "registry-1.docker.io");
+        assert_eq!(dial_authority("quay.io"), "quay.io");
+    }
+
+    #[test]
+    fn insecure_registry_flags_parse() {
+        let ok = [
+            (
+                "10.0.0.1:5000",
+                InsecureRegistry::Host("10.0.0.1:5000".into()),
+            ),
+            (
+                "Registry.LAN",
+                InsecureRegistry::Host("registry.lan".into()),
+            ),
+            (
+                "10.0.0.0/8",
+                InsecureRegistry::Network {
+                    addr: "10.0.0.0".parse().unwrap(),
+                    prefix_len: 8,
+                },
+            ),
+            (
+                "0.0.0.0/0",
+                InsecureRegistry::Network {
+                    addr: "0.0.0.0".parse().unwrap(),
+                    prefix_len: 0,
+                },
+            ),
+        ];
+        for (flag, want) in ok {
+            assert_eq!(flag.parse::<InsecureRegistry>(), Ok(want.clone()), "{flag}");
+            assert_eq!(want.to_string(), flag.to_ascii_lowercase());
+        }
+        assert!(InsecureRegistry::Network {
+            addr: "0.0.0.0".parse().unwrap(),
+            prefix_len: 0
+        }
+        .matches("1.2.3.4:5"));
+        for bad in [
+            "",
+            "http://r:5000",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "::/129",
+            "r/x",
+        ] {
+            assert!(bad.parse::<InsecureRegistry>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_unreachable_and_plain_http_fall_back() {
+        let r = || "r:1".to_string();
+        assert!(falls_back(&RegistryError::Unreachable {
+            registry: r(),
+            reason: "refused".into()
+        }));
+        assert!(falls_back(&RegistryError::PlainHttp {
+            registry: r(),
+            addr: "r:1".into()
+        }));
+        assert!(!falls_back(&RegistryError::Tls {
+            registry: r(),
+            reason: "invalid peer certificate: UnknownIssuer".into()
+        }));
+        assert!(!falls_back(&RegistryError::Protocol {
+            registry: r(),
+            reason: "x".into()
+        }));
     }
 
     #[test]

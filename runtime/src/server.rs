@@ -34,6 +34,7 @@ pub fn registry_status(image: &str, e: crate::registry::RegistryError) -> Status
     match e {
         E::NotFound { .. } => Status::not_found(msg),
         E::Unreachable { .. } => Status::unavailable(msg),
+        E::Tls { .. } | E::PlainHttp { .. } => Status::failed_precondition(msg),
         E::Unauthorized { .. } => Status::permission_denied(msg),
         E::Unsupported(_) => Status::failed_precondition(msg),
         E::Protocol { .. } => Status::internal(msg),
@@ -220,6 +221,12 @@ impl RuntimeService for Cri {
         let url = server.prepare_exec(r.into_inner()).map_err(status)?;
         Ok(Response::new(cri::ExecResponse { url }))
     }
+    async fn attach(&self, r: Request<cri::AttachRequest>) -> R<cri::AttachResponse> {
+        let server = crate::streaming::installed()
+            .ok_or_else(|| Status::unavailable("the streaming server is not running"))?;
+        let url = server.prepare_attach(r.into_inner()).map_err(status)?;
+        Ok(Response::new(cri::AttachResponse { url }))
+    }
     async fn port_forward(
         &self,
         r: Request<cri::PortForwardRequest>,
@@ -374,18 +381,25 @@ impl ImageService for Cri {
             )
         });
         let platform = crate::registry::default_platform();
-        match crate::registry::pull(&self.rt.images, &reference, &platform, credentials).await {
+        let pulled = crate::registry::pull(
+            &self.rt.images,
+            &self.rt.cfg.registry,
+            &reference,
+            &platform,
+            credentials,
+        )
+        .await;
+        match pulled {
             Ok(img) => {
                 tracing::info!(image = %reference.full(), id = %img.id, "pulled");
                 Ok(Response::new(cri::PullImageResponse { image_ref: img.id }))
             }
-            Err(
-                e @ (crate::registry::RegistryError::Unreachable { .. }
-                | crate::registry::RegistryError::Unsupported(_)),
-            ) => {
+            Err(e @ crate::registry::RegistryError::Unreachable { .. }) => {
                 // Images imported offline (the busybox of tests and demos) stay usable by a
-                // kubelet whose pull policy says Always when their registry is out of reach
-                // (or speaks only HTTPS).
+                // kubelet whose pull policy says Always when their registry is out of reach.
+                // Anything else (an untrusted certificate, plain HTTP where HTTPS was
+                // expected, an unsupported manifest) is an answer the user must see, never
+                // hidden behind a stale local image.
                 match self.rt.images.find(&spec).map_err(status)? {
                     Some(img) => {
                         tracing::warn!(image = %reference.full(), "{e}; using the local image");

@@ -17,6 +17,8 @@
 
 use std::fs;
 use std::io::{BufRead, IsTerminal, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,8 +30,10 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use serde::{Deserialize, Serialize};
 
+use crate::attach::Hub;
 use crate::error::{IoContext, Result, RuntimeError, SysContext};
 use crate::spec::ContainerSpec;
+use crate::streaming::{STDERR, STDOUT};
 
 /// Written by the shim once the container process has exec'd.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -134,7 +138,15 @@ fn open_log(path: &Path) -> Result<fs::File> {
         .ctx("open log", path)
 }
 
-fn copy_to_log(mut from: fs::File, stream: &'static str, log: Arc<Mutex<(PathBuf, fs::File)>>) {
+/// Copies one output of the container into the CRI log (as `stream`) and to the clients
+/// attached to it (on `channel`) until its end (EOF; EIO for a terminal nobody holds anymore).
+fn copy_output(
+    mut from: fs::File,
+    stream: &'static str,
+    channel: u8,
+    log: Arc<Mutex<(PathBuf, fs::File)>>,
+    hub: Arc<Hub>,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -142,6 +154,9 @@ fn copy_to_log(mut from: fs::File, stream: &'static str, log: Arc<Mutex<(PathBuf
             Ok(0) | Err(_) => 0,
             Ok(n) => n,
         };
+        if n > 0 {
+            hub.publish(channel, &chunk[..n]);
+        }
         if n == 0 {
             if !buf.is_empty() {
                 let line = std::mem::take(&mut buf);
@@ -209,6 +224,16 @@ pub fn run_shim(state_dir: &Path) -> i32 {
     }
 }
 
+/// What the container process gets as stdin, stdout and stderr: pipes (stdin `/dev/null`
+/// unless the container has stdin), or, for a tty container, a socket over which its init
+/// hands the master of the terminal it opened in the container's own devpts.
+struct ChildStdio {
+    stdin: fs::File,
+    stdout: fs::File,
+    stderr: fs::File,
+    console: Option<UnixStream>,
+}
+
 fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
     // SAFETY-free prctl wrappers from nix: become the reaper of the container process, which
     // is re-parented to us when the intermediate child exits.
@@ -218,23 +243,60 @@ fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
     let (err_r, err_w) = pipe()?;
     let (fail_r, fail_w) = pipe()?;
     let (pid_r, pid_w) = pipe()?;
-    let devnull = fs::File::open("/dev/null").ctx("open", "/dev/null")?;
+    let (stdin_r, stdin_w) = if spec.stdin && !spec.tty {
+        let (r, w) = pipe()?;
+        (r, Some(w))
+    } else {
+        (fs::File::open("/dev/null").ctx("open", "/dev/null")?, None)
+    };
+    let (console, console_child) = if spec.tty {
+        let (ours, theirs) = UnixStream::pair().ctx("create the console socket", state_dir)?;
+        (Some(ours), Some(theirs))
+    } else {
+        (None, None)
+    };
+    // Bound before the container starts, so a client may attach as soon as it runs.
+    let state = fs::File::open(state_dir).ctx("open", state_dir)?;
+    let socket_path = state_dir.join(crate::attach::SOCKET);
+    let _ = fs::remove_file(&socket_path);
+    let listener = UnixListener::bind(crate::attach::socket_address(&state))
+        .ctx("listen for attach on", &socket_path)?;
+    drop(state);
 
     match crate::sys::fork()? {
         ForkResult::Child => {
-            drop((out_r, err_r, fail_r, pid_r));
-            let code = intermediate(spec, devnull, out_w, err_w, fail_w, pid_w);
+            drop((out_r, err_r, fail_r, pid_r, stdin_w, console, listener));
+            let stdio = ChildStdio {
+                stdin: stdin_r,
+                stdout: out_w,
+                stderr: err_w,
+                console: console_child,
+            };
+            let code = intermediate(spec, stdio, fail_w, pid_w);
             std::process::exit(code);
         }
         ForkResult::Parent { child } => {
-            drop((out_w, err_w, fail_w, pid_w));
+            drop((out_w, err_w, fail_w, pid_w, stdin_r, console_child));
             let mut pid_s = String::new();
             let _ = (&pid_r).read_to_string(&mut pid_s);
             let _ = waitpid(child, None);
             let mut failure = String::new();
             let _ = (&fail_r).read_to_string(&mut failure);
             let pid: i32 = pid_s.trim().parse().unwrap_or(0);
+            // The init sent the terminal before it exec'd, which the pipes above waited for.
+            let terminal = match &console {
+                Some(socket) if failure.is_empty() && pid > 0 => {
+                    let master = crate::sys::recv_fd(socket)?;
+                    if master.is_none() {
+                        failure = "the container's init did not hand over its terminal".into();
+                    }
+                    master.map(fs::File::from)
+                }
+                _ => None,
+            };
+            drop(console);
             if !failure.is_empty() || pid <= 0 {
+                let _ = fs::remove_file(&socket_path);
                 if pid > 0 {
                     let _ = waitpid(Pid::from_raw(pid), None);
                 }
@@ -245,6 +307,20 @@ fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
                 };
                 return Err(RuntimeError::Failed(msg));
             }
+            let clone = |f: &fs::File| f.try_clone().ctx("duplicate", "the container terminal");
+            let (input, resize) = match &terminal {
+                Some(master) => (
+                    if spec.stdin {
+                        Some(clone(master)?)
+                    } else {
+                        None
+                    },
+                    Some(clone(master)?),
+                ),
+                None => (stdin_w, None),
+            };
+            let hub = Hub::new(input, resize, spec.stdin_once);
+            hub.serve(listener);
             write_json(
                 &state_dir.join("started.json"),
                 &Started {
@@ -263,10 +339,18 @@ fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
             }
             crate::sys::flag_on_signal(Signal::SIGUSR1, &REOPEN_LOG);
             let log = Arc::new(Mutex::new((spec.log_path.clone(), log)));
-            let l1 = log.clone();
-            let t1 = std::thread::spawn(move || copy_to_log(out_r, "stdout", l1));
-            let l2 = log.clone();
-            let t2 = std::thread::spawn(move || copy_to_log(err_r, "stderr", l2));
+            // A terminal merges everything into stdout, as CRI logs it.
+            let outputs = match terminal {
+                Some(master) => vec![(master, "stdout", STDOUT)],
+                None => vec![(out_r, "stdout", STDOUT), (err_r, "stderr", STDERR)],
+            };
+            let copiers: Vec<_> = outputs
+                .into_iter()
+                .map(|(from, stream, channel)| {
+                    let (log, hub) = (log.clone(), hub.clone());
+                    std::thread::spawn(move || copy_output(from, stream, channel, log, hub))
+                })
+                .collect();
             let status = loop {
                 match waitpid(Pid::from_raw(pid), None) {
                     Ok(WaitStatus::Exited(_, code)) => break (code, None),
@@ -281,7 +365,7 @@ fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
             // With a private pid namespace every process of the container is gone now, so
             // the pipes reach EOF; with a shared one, stragglers may keep them open: bound it.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while !(t1.is_finished() && t2.is_finished()) && std::time::Instant::now() < deadline {
+            while !copiers.iter().all(|c| c.is_finished()) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             let oom = status.1 == Some(Signal::SIGKILL as i32) && oom_killed(spec);
@@ -295,6 +379,9 @@ fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
                     start_error: None,
                 },
             )?;
+            // Attached clients learn of the end once the exit is on record.
+            hub.close();
+            let _ = fs::remove_file(&socket_path);
             Ok(0)
         }
     }
@@ -323,14 +410,7 @@ fn ns_file(pid: i32, ns: &str) -> Result<fs::File> {
 }
 
 /// The intermediate child: joins the sandbox, makes the pid namespace, forks PID 1.
-fn intermediate(
-    spec: &ContainerSpec,
-    devnull: fs::File,
-    out_w: fs::File,
-    err_w: fs::File,
-    fail_w: fs::File,
-    pid_w: fs::File,
-) -> i32 {
+fn intermediate(spec: &ContainerSpec, stdio: ChildStdio, fail_w: fs::File, pid_w: fs::File) -> i32 {
     let mut fail_w = fail_w;
     let res = (|| -> Result<Pid> {
         if let Some(sp) = spec.sandbox_pid {
@@ -346,12 +426,13 @@ fn intermediate(
                 setns(ns_file(sp, "pid")?, CloneFlags::CLONE_NEWPID).sys("setns pid")?;
             }
         }
-        if !spec.share_pid {
+        // hostPID: the node's pid namespace, which the shim already is in.
+        if !spec.share_pid && !spec.host_pid {
             unshare(CloneFlags::CLONE_NEWPID).sys("unshare pid")?;
         }
         match crate::sys::fork()? {
             ForkResult::Child => {
-                let err = container_init(spec, &devnull, &out_w, &err_w);
+                let err = container_init(spec, &stdio);
                 let _ = write!(fail_w, "{err}");
                 std::process::exit(127);
             }
@@ -407,13 +488,8 @@ fn in_root(root: &Path, path: &str) -> Result<PathBuf> {
 
 /// PID 1 of the container: cgroups, mounts, pivot_root, credentials, exec. Returns only on
 /// failure, with the error.
-fn container_init(
-    spec: &ContainerSpec,
-    devnull: &fs::File,
-    out: &fs::File,
-    err: &fs::File,
-) -> RuntimeError {
-    match init_inner(spec, devnull, out, err) {
+fn container_init(spec: &ContainerSpec, stdio: &ChildStdio) -> RuntimeError {
+    match init_inner(spec, stdio) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -421,12 +497,7 @@ fn container_init(
 
 enum Never {}
 
-fn init_inner(
-    spec: &ContainerSpec,
-    devnull: &fs::File,
-    out: &fs::File,
-    err: &fs::File,
-) -> Result<Never> {
+fn init_inner(spec: &ContainerSpec, stdio: &ChildStdio) -> Result<Never> {
     // No parent-death signal here: our parent (the intermediate child) exits at once by design.
     for p in &spec.cgroup_procs {
         fs::write(p, "0").ctx("join cgroup", p)?;
@@ -595,12 +666,33 @@ fn init_inner(
         )?;
     }
     nix::unistd::chdir(spec.cwd.as_str()).sys(format!("chdir {}", spec.cwd))?;
-    let program = find_program(&spec.args, &spec.env)?;
+    let env = exec_env(&spec.env, spec.tty);
+    let program = find_program(&spec.args, &env)?;
+    match &stdio.console {
+        Some(console) => take_terminal(spec, console)?,
+        None => {
+            nix::unistd::dup2_stdin(&stdio.stdin).sys("dup2 stdin")?;
+            nix::unistd::dup2_stdout(&stdio.stdout).sys("dup2 stdout")?;
+            nix::unistd::dup2_stderr(&stdio.stderr).sys("dup2 stderr")?;
+        }
+    }
     drop_privileges(spec)?;
-    nix::unistd::dup2_stdin(devnull).sys("dup2 stdin")?;
-    nix::unistd::dup2_stdout(out).sys("dup2 stdout")?;
-    nix::unistd::dup2_stderr(err).sys("dup2 stderr")?;
-    exec(&program, &spec.args, &spec.env)
+    exec(&program, &spec.args, &env)
+}
+
+/// A tty container: a terminal from the container's own devpts (so `tty` inside names
+/// `/dev/pts/0`), as stdin/stdout/stderr and controlling terminal of a new session, owned by
+/// the container's user; its master goes to the shim.
+fn take_terminal(spec: &ContainerSpec, console: &UnixStream) -> Result<()> {
+    let pty = crate::sys::open_pty(Path::new("/dev/pts/ptmx"))?;
+    nix::unistd::setsid().sys("setsid")?;
+    nix::unistd::dup2_stdin(&pty.slave).sys("dup2 stdin")?;
+    nix::unistd::dup2_stdout(&pty.slave).sys("dup2 stdout")?;
+    nix::unistd::dup2_stderr(&pty.slave).sys("dup2 stderr")?;
+    crate::sys::set_controlling_terminal()?;
+    nix::unistd::fchown(&pty.slave, Some(nix::unistd::Uid::from_raw(spec.uid)), None)
+        .sys("chown the terminal")?;
+    crate::sys::send_fd(console, pty.master.as_fd())
 }
 
 fn find_program(args: &[String], env: &[String]) -> Result<PathBuf> {

@@ -52,7 +52,17 @@ pub struct ContainerSpec {
     pub no_new_privs: bool,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
+    /// The process gets a terminal (a pty of the container's own devpts) as stdin/out/err.
     pub tty: bool,
+    /// The process reads stdin from attached clients instead of `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+    /// The process's stdin closes when the first attached client closes its stdin.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// The container runs in the node's pid namespace (hostPID).
+    #[serde(default)]
+    pub host_pid: bool,
 }
 
 /// Paths upstream runtimes mask in `/proc` and `/sys` (containerd's defaults).

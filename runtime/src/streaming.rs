@@ -1,5 +1,6 @@
-//! The runtime's streaming server: where the URLs that the CRI `Exec` and `PortForward` rpcs
-//! return lead (port-forward sessions are served by [`crate::portforward`]).
+//! The runtime's streaming server: where the URLs that the CRI `Exec`, `Attach` and
+//! `PortForward` rpcs return lead (attach sessions are relayed to the container's shim by
+//! [`crate::attach`], port-forward sessions served by [`crate::portforward`]).
 //!
 //! As upstream's CRI streaming server does, `Exec` checks the request and parks it under a
 //! random one-time token (valid for [`TOKEN_TTL`]), answering `http://<address>/exec/<token>`;
@@ -44,6 +45,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::attach::PendingAttach;
 use crate::error::{IoContext, Result, RuntimeError};
 use crate::manager::Runtime;
 use crate::portforward::{self, PendingPortForward};
@@ -235,11 +237,13 @@ pub struct StreamingServer {
     address: SocketAddr,
     pending: Mutex<HashMap<String, PendingExec>>,
     forwards: Mutex<HashMap<String, PendingPortForward>>,
+    attaches: Mutex<HashMap<String, PendingAttach>>,
 }
 
 /// What a connection's handshake found behind its token.
 enum Session {
     Exec(PendingExec, Protocol),
+    Attach(PendingAttach, Protocol),
     PortForward(PendingPortForward, portforward::Protocol),
 }
 
@@ -260,6 +264,7 @@ pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Arc<StreamingServe
         address,
         pending: Mutex::new(HashMap::new()),
         forwards: Mutex::new(HashMap::new()),
+        attaches: Mutex::new(HashMap::new()),
     });
     INSTALLED
         .set(server.clone())
@@ -284,7 +289,9 @@ impl StreamingServer {
     /// the session is served on.
     pub fn prepare_exec(&self, request: cri::ExecRequest) -> Result<String> {
         validate(&request).map_err(RuntimeError::InvalidArgument)?;
-        let (container_id, state_dir, pid) = self.rt.exec_target(&request.container_id)?;
+        let (container_id, state_dir, pid) = self
+            .rt
+            .running_container(&request.container_id, "cannot exec in it")?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.retain(|_, p| p.created.elapsed() < TOKEN_TTL);
@@ -303,6 +310,43 @@ impl StreamingServer {
             },
         );
         Ok(format!("http://{}/exec/{token}", self.address))
+    }
+
+    /// The CRI `Attach` rpc: checks the request against the running container's stdio and
+    /// returns the one-time URL the session is served on ([`crate::attach`]).
+    pub fn prepare_attach(&self, request: cri::AttachRequest) -> Result<String> {
+        let (container_id, state_dir, _) = self
+            .rt
+            .running_container(&request.container_id, "cannot attach to it")?;
+        let spec: crate::spec::ContainerSpec = crate::shim::read_json(&state_dir.join("spec.json"))
+            .ok_or_else(|| {
+                RuntimeError::Failed(format!("cannot read {}/spec.json", state_dir.display()))
+            })?;
+        crate::attach::validate(&request, spec.stdin, spec.tty)
+            .map_err(RuntimeError::InvalidArgument)?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut attaches = self.attaches.lock().unwrap_or_else(|e| e.into_inner());
+        attaches.retain(|_, p| p.created.elapsed() < TOKEN_TTL);
+        attaches.insert(
+            token.clone(),
+            PendingAttach {
+                created: Instant::now(),
+                container_id,
+                state_dir,
+                stdin: request.stdin,
+                stdout: request.stdout,
+                stderr: request.stderr,
+            },
+        );
+        Ok(format!("http://{}/attach/{token}", self.address))
+    }
+
+    fn take_attach(&self, token: &str) -> Option<PendingAttach> {
+        self.attaches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(token)
+            .filter(|p| p.created.elapsed() < TOKEN_TTL)
     }
 
     /// The CRI `PortForward` rpc: checks the request and the sandbox, and returns the
@@ -403,13 +447,26 @@ impl StreamingServer {
                 session = Some(Session::PortForward(forward, protocol));
                 return Ok(response);
             }
-            let token = request.uri().path().strip_prefix("/exec/").unwrap_or("");
-            let Some(exec) = self.take(token) else {
-                return Err(error_response(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    &format!("exec session {token:?} not found or expired"),
-                ));
+            let path = request.uri().path();
+            let pending = if let Some(token) = path.strip_prefix("/attach/") {
+                self.take_attach(token)
+                    .map(|a| (Some(a), None))
+                    .ok_or(("attach", token))
+            } else {
+                let token = path.strip_prefix("/exec/").unwrap_or("");
+                self.take(token)
+                    .map(|e| (None, Some(e)))
+                    .ok_or(("exec", token))
+            };
+            let (attach, exec) = match pending {
+                Ok(found) => found,
+                Err((kind, token)) => {
+                    return Err(error_response(
+                        StatusCode::NOT_FOUND,
+                        "NotFound",
+                        &format!("{kind} session {token:?} not found or expired"),
+                    ))
+                }
             };
             let Some(protocol) = negotiate(offered.iter().copied()) else {
                 return Err(error_response(
@@ -426,7 +483,11 @@ impl StreamingServer {
                 header::SEC_WEBSOCKET_PROTOCOL,
                 HeaderValue::from_static(protocol.name()),
             );
-            session = Some(Session::Exec(exec, protocol));
+            session = match (attach, exec) {
+                (Some(attach), _) => Some(Session::Attach(attach, protocol)),
+                (None, Some(exec)) => Some(Session::Exec(exec, protocol)),
+                (None, None) => None,
+            };
             Ok(response)
         };
         let ws = match tokio_tungstenite::accept_hdr_async(stream, handshake).await {
@@ -451,6 +512,12 @@ impl StreamingServer {
                         portforward::run_spdy_session(ws, forward).await
                     }
                 }
+                return;
+            }
+            Some(Session::Attach(attach, protocol)) => {
+                let span = tracing::info_span!("attach", container = %attach.container_id);
+                span.in_scope(|| tracing::debug!(stdin = attach.stdin, "attach session started"));
+                crate::attach::run_session(ws, protocol, attach).await;
                 return;
             }
             Some(Session::Exec(exec, protocol)) => (exec, protocol),

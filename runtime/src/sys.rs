@@ -296,3 +296,79 @@ pub fn connect_in_netns(
         .join()
         .map_err(|_| std::io::Error::other("the netns connect thread panicked"))?
 }
+
+/// Sends `fd` over the unix socket `socket` (`SCM_RIGHTS`), with one byte of data so the
+/// message is never empty.
+pub fn send_fd(
+    socket: &std::os::unix::net::UnixStream,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let fds = [fd.as_raw_fd()];
+    let data = [std::io::IoSlice::new(b"t")];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &data,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|source| RuntimeError::Sys {
+        what: "pass the terminal to the shim".into(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Receives one descriptor sent by [`send_fd`]; `None` when the peer closed the socket
+/// without sending one.
+pub fn recv_fd(socket: &std::os::unix::net::UnixStream) -> Result<Option<std::os::fd::OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut byte = [0u8; 1];
+    let mut data = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let message = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut data,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|source| RuntimeError::Sys {
+        what: "receive the container's terminal".into(),
+        source,
+    })?;
+    let mut received = None;
+    for cmsg in message.cmsgs().map_err(|source| RuntimeError::Sys {
+        what: "read the container's terminal message".into(),
+        source,
+    })? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            for fd in fds {
+                // SAFETY: SCM_RIGHTS installed fd as a new descriptor of this process, owned
+                // by nobody else; every one received is wrapped exactly once (extra ones are
+                // closed when their OwnedFd drops).
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                received.get_or_insert(owned);
+            }
+        }
+    }
+    Ok(received)
+}
+
+/// The size of the terminal `fd` (`TIOCGWINSZ`) as (rows, columns); `None` when `fd` is not
+/// a terminal.
+pub fn window_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one struct winsize through the pointer, which points to a
+    // live local; a bad fd only makes the call fail.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (r == 0).then_some((size.ws_row, size.ws_col))
+}

@@ -58,6 +58,17 @@ pub fn runtime_socket(dir: &Path) -> PathBuf {
 /// Starts the runtime daemon in network namespace `netns`, state under `dir`, pods under the
 /// cgroup `cgroup_parent`; returns once its socket exists.
 pub async fn start_runtime_daemon(netns: &str, dir: &Path, cgroup_parent: &str) -> Result<Process> {
+    start_runtime_daemon_with_args(netns, dir, cgroup_parent, &[]).await
+}
+
+/// [`start_runtime_daemon`] with more daemon flags (`--registry-certs-dir`,
+/// `--insecure-registry`, ...).
+pub async fn start_runtime_daemon_with_args(
+    netns: &str,
+    dir: &Path,
+    cgroup_parent: &str,
+    extra_args: &[std::ffi::OsString],
+) -> Result<Process> {
     let socket = runtime_socket(dir);
     let _ = std::fs::remove_file(&socket);
     let process = Launch::program("/usr/bin/nsenter")
@@ -79,6 +90,7 @@ pub async fn start_runtime_daemon(netns: &str, dir: &Path, cgroup_parent: &str) 
             "--cgroup-parent",
             cgroup_parent,
         ])
+        .args(extra_args)
         .spawn()?;
     let deadline = Instant::now() + RUNTIME_START_TIMEOUT;
     while !socket.exists() {

@@ -294,7 +294,8 @@ spec:
   - name: c
     image: busybox
     imagePullPolicy: IfNotPresent
-    command: [sh, -c, "ip -4 -o addr show; echo done; sleep 3600"]
+    # The CNI bridge appears with the node's first pod network (podnet's, maybe after us).
+    command: [sh, -c, "i=0; until ip -o link show cni0 >/dev/null 2>&1 || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; ip -4 -o addr show; echo done; sleep 3600"]
 ---
 apiVersion: v1
 kind: Pod

@@ -887,20 +887,7 @@ impl Env {
     /// `tinykube-runtime push` run inside the node (where the registry listens); returns the
     /// pushed digest.
     async fn push(&self, reference: &str, extra: &[&str]) -> anyhow::Result<String> {
-        let bin = binary_path("tinykube-runtime")?.display().to_string();
-        let root = self.dir.path().join("push-root").display().to_string();
-        let tar = self.dir.path().join("busybox.tar").display().to_string();
-        let mut args = vec![bin.as_str(), "--root", &root, "push"];
-        args.extend_from_slice(extra);
-        args.extend([tar.as_str(), reference]);
-        let out = self
-            .node
-            .exec_async(
-                "/usr/bin/timeout",
-                &[&["60"], args.as_slice()].concat(),
-                Duration::from_secs(70),
-            )
-            .await?;
+        let out = self.push_output(reference, extra).await?;
         anyhow::ensure!(out.status.success(), "push {reference}: {out:?}");
         // "<tag>: digest: sha256:... size: N", as docker push ends.
         let digest = out
@@ -909,6 +896,28 @@ impl Env {
             .find(|w| w.starts_with("sha256:"))
             .ok_or_else(|| anyhow::anyhow!("no digest in {out:?}"))?;
         Ok(digest.to_string())
+    }
+
+    /// `tinykube-runtime push` inside the node, whatever its outcome.
+    async fn push_output(
+        &self,
+        reference: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<tinykube_tests::CmdOutput> {
+        let bin = binary_path("tinykube-runtime")?.display().to_string();
+        let root = self.dir.path().join("push-root").display().to_string();
+        let tar = self.dir.path().join("busybox.tar").display().to_string();
+        let mut args = vec![bin.as_str(), "--root", &root, "push"];
+        args.extend_from_slice(extra);
+        args.extend([tar.as_str(), reference]);
+        Ok(self
+            .node
+            .exec_async(
+                "/usr/bin/timeout",
+                &[&["60"], args.as_slice()].concat(),
+                Duration::from_secs(70),
+            )
+            .await?)
     }
 
     async fn pull(&mut self, image: &str) -> Result<String, tonic::Status> {
@@ -1222,6 +1231,282 @@ async fn host_ports_and_host_network() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `tinykube-runtime` as a client of `env`'s daemon inside its node's network namespace
+/// (where the daemon's streaming server listens), with `input` on stdin; with `terminal`
+/// (rows, columns), inside a pseudo-terminal of that size (util-linux `script`), which then
+/// carries `input` too.
+async fn cli_in_node(
+    env: &Env,
+    args: &[&str],
+    input: &str,
+    terminal: Option<(u16, u16)>,
+) -> anyhow::Result<std::process::Output> {
+    use tokio::io::AsyncWriteExt;
+    let quote = |w: &str| format!("'{}'", w.replace('\'', "'\\''"));
+    let mut line = vec![
+        binary_path("tinykube-runtime")?.display().to_string(),
+        "--listen".into(),
+        env.socket().display().to_string(),
+    ];
+    line.extend(args.iter().map(|a| a.to_string()));
+    let mut cmd = tokio::process::Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{}", env.node.name()));
+    match terminal {
+        Some((rows, cols)) => {
+            let words: Vec<String> = line.iter().map(|w| quote(w)).collect();
+            let script = format!("stty rows {rows} cols {cols}; exec {}", words.join(" "));
+            cmd.args(["script", "-qec", &script, "/dev/null"]);
+        }
+        None => {
+            cmd.args(&line);
+        }
+    }
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_string();
+    // Input is written at once. Behind a terminal stdin stays open until the command ends: at
+    // the end of its input `script` would hang up the terminal before the session is over.
+    let feeder = tokio::spawn(async move {
+        let _ = stdin.write_all(input.as_bytes()).await;
+        if terminal.is_some() {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        drop(stdin);
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .map_err(|_| anyhow::anyhow!("tinykube-runtime {args:?} did not finish in 60s"))??;
+    feeder.abort();
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_runs_and_execs_get_terminals_and_stdin() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+
+    // run -it: a shell on a terminal of the container's own devpts, fed our keystrokes; its
+    // exit code is ours, and --rm takes the container away.
+    let out = cli_in_node(
+        &env,
+        &["run", "-it", "--rm", "--name", "shell", "busybox", "sh"],
+        "tty; stty size; echo sum-$((40+2)); exit 3\n",
+        Some((33, 111)),
+    )
+    .await?;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("33 111") && text.contains("sum-42"),
+        "{out:?}"
+    );
+    let ps = stdout(&env.cli(&["ps", "-a"]).await?);
+    assert!(
+        !ps.contains("shell"),
+        "run -it --rm left the container: {ps}"
+    );
+
+    // run -i without a terminal: stdin is a pipe that closes at the end of our input.
+    let out = cli_in_node(
+        &env,
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "cat; echo end-of-input",
+        ],
+        "first\nsecond\n",
+        None,
+    )
+    .await?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "first\nsecond\nend-of-input\n", "{out:?}");
+
+    // What a container printed before the CLI could attach is not lost.
+    let out = cli_in_node(
+        &env,
+        &[
+            "run",
+            "-t",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo early; sleep 1; echo late; exit 7",
+        ],
+        "",
+        Some((24, 80)),
+    )
+    .await?;
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("early") && text.contains("late"), "{out:?}");
+
+    // -dit keeps a shell waiting on its terminal; exec -it and exec -i reach it.
+    let out = env
+        .cli(&["run", "-dit", "--name", "waiting", "busybox", "sh"])
+        .await?;
+    assert!(out.status.success(), "{out:?}");
+    let out = cli_in_node(
+        &env,
+        &["exec", "-it", "waiting", "sh"],
+        "tty; stty size; exit 5\n",
+        Some((40, 120)),
+    )
+    .await?;
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/") && text.contains("40 120"),
+        "{out:?}"
+    );
+    let out = cli_in_node(
+        &env,
+        &["exec", "-i", "waiting", "sh", "-c", "tr a-z A-Z; exit 4"],
+        "shout\n",
+        None,
+    )
+    .await?;
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(stdout(&out), "SHOUT\n", "{out:?}");
+    let out = cli_in_node(&env, &["exec", "-it", "waiting", "sh"], "", None).await?;
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("the input device is not a TTY"),
+        "{out:?}"
+    );
+    // The shell stayed up through all of it, still the container's process.
+    assert!(
+        stdout(&env.cli(&["ps"]).await?).contains("waiting"),
+        "the -dit shell exited"
+    );
+
+    // Attach is refused with what the container lacks.
+    let id = stdout(&env.cli(&["inspect", "waiting"]).await?);
+    let id: serde_json::Value = serde_json::from_str(&id)?;
+    let id = id[0]["Id"].as_str().unwrap_or_default().to_string();
+    let mut rt = env.rt.clone();
+    let err = rt
+        .attach(cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: true,
+            tty: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.code() == tonic::Code::InvalidArgument && err.message().contains("tty=false"),
+        "{err:?}"
+    );
+    assert!(env.cli(&["rm", "-f", "waiting"]).await?.status.success());
+    env.assert_clean();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_pid_containers_see_the_nodes_processes() -> anyhow::Result<()> {
+    let mut env = Env::new().await?;
+    let node_pid = |pid: cri::NamespaceMode| cri::NamespaceOption {
+        pid: pid as i32,
+        ..Default::default()
+    };
+    let mut config = env.sandbox_config("hostpid");
+    config.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            namespace_options: Some(node_pid(cri::NamespaceMode::Node)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let pod = env
+        .rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
+    let mut host = busybox("host", &["sleep", "3600"]);
+    host.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            namespace_options: Some(node_pid(cri::NamespaceMode::Node)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let host = env
+        .rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(host),
+            sandbox_config: Some(config),
+        })
+        .await?
+        .into_inner()
+        .container_id;
+    env.rt
+        .start_container(cri::StartContainerRequest {
+            container_id: host.clone(),
+        })
+        .await?;
+    let own = env.run_pod("ownpid").await?;
+    let isolated = env
+        .run(&own, "ownpid", busybox("isolated", &["sleep", "3600"]))
+        .await?;
+
+    // The node's pid namespace: the container's process has its node pid, and the test
+    // process (on the node) is visible by its own pid.
+    let status = env
+        .rt
+        .container_status(cri::ContainerStatusRequest {
+            container_id: host.clone(),
+            verbose: true,
+        })
+        .await?
+        .into_inner();
+    let me = std::process::id().to_string();
+    let (out, _, code) = env
+        .exec(
+            &host,
+            &[
+                "sh",
+                "-c",
+                &format!("test -d /proc/{me} && echo sees-node; cat /proc/1/comm"),
+            ],
+        )
+        .await?;
+    assert_eq!(code, 0, "{out}");
+    let node_init = std::fs::read_to_string("/proc/1/comm")?;
+    assert_eq!(out, format!("sees-node\n{node_init}"), "{status:?}");
+    let (out, _, _) = env
+        .exec(
+            &isolated,
+            &[
+                "sh",
+                "-c",
+                &format!("test -d /proc/{me} && echo sees-node; cat /proc/1/comm"),
+            ],
+        )
+        .await?;
+    assert_eq!(
+        out, "sleep\n",
+        "a container without hostPID is PID 1 of its own namespace"
+    );
+    env.remove_pod(&pod).await?;
+    env.remove_pod(&own).await?;
+    env.assert_clean();
+    Ok(())
+}
+
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -1316,19 +1601,13 @@ async fn docker_like_cli_drives_the_daemon() -> anyhow::Result<()> {
         (500u64 << 20).to_string()
     );
 
-    // exec: output and exit code; -it is refused with a clear message.
+    // exec: output and exit code (-it: interactive_runs_and_execs_get_terminals_and_stdin).
     let out = env
         .cli(&["exec", "web", "sh", "-c", "echo $GREETING; exit 3"])
         .await?;
     assert_eq!(
         (stdout(&out).trim(), out.status.code()),
         ("hello there", Some(3))
-    );
-    let out = env.cli(&["exec", "-it", "web", "sh"]).await?;
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("streaming Exec"),
-        "{out:?}"
     );
 
     // A second container with the same name is refused as docker refuses it.
@@ -1457,6 +1736,323 @@ async fn docker_like_cli_drives_the_daemon() -> anyhow::Result<()> {
         let name = line.split_whitespace().last().unwrap_or_default();
         env.cli(&["rm", "-f", name]).await?;
     }
+    env.assert_clean();
+    Ok(())
+}
+
+/// Runs `/usr/bin/openssl` in `dir`, bounded.
+async fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new("/usr/bin/openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("openssl {args:?} did not finish in 30s"))??;
+    anyhow::ensure!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// A test CA in `dir` (`ca.crt`, `ca.key`) and two certificates it signs: `server.crt` for
+/// the IP address `ip` (the registry's), and `client.cert`/`client.key` for a client.
+async fn make_certificates(dir: &Path, ip: std::net::Ipv4Addr) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tinykube test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat();
+    openssl(dir, &ca).await?;
+    for (name, key, cert, ext) in [
+        (
+            "registry",
+            "server.key",
+            "server.crt",
+            format!("subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n"),
+        ),
+        (
+            "tinykube node",
+            "client.key",
+            "client.cert",
+            "extendedKeyUsage=clientAuth\n".to_string(),
+        ),
+    ] {
+        let ext_file = format!("{cert}.ext");
+        std::fs::write(dir.join(&ext_file), ext)?;
+        let subject = format!("/CN={name}");
+        let csr = format!("{cert}.csr");
+        let req = [
+            &["req", "-new"][..],
+            &ec,
+            &["-keyout", key, "-out", &csr, "-subj", &subject],
+        ]
+        .concat();
+        openssl(dir, &req).await?;
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "2",
+                "-days",
+                "2",
+                "-out",
+                cert,
+                "-extfile",
+                &ext_file,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// One more docker-registry inside the node, on `addr`, with the same "silly" token auth as
+/// [`Registry`] (whose token server must be running) and its storage in `<name>/data`;
+/// `http_extra` adds lines to its `http:` section, `extra` top-level sections. Returns once it
+/// listens.
+async fn start_extra_registry(
+    env: &Env,
+    name: &str,
+    addr: &str,
+    http_extra: &str,
+    extra: &str,
+) -> anyhow::Result<Process> {
+    let dir = env.dir.path().join(name);
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{http_extra}auth:\n  silly:\n    realm: http://127.0.0.1:5001/cgi-bin/token\n    service: tinykube-test\n{extra}",
+            dir.join("data").display()
+        ),
+    )?;
+    let process = tinykube_tests::Launch::program("/usr/bin/docker-registry")
+        .label(name)
+        .netns(env.node.name())
+        .args([std::ffi::OsStr::new("serve"), config.as_os_str()])
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !process.log().contains("listening on") {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "docker-registry {name} did not come up:\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(process)
+}
+
+impl Env {
+    /// Restarts the daemon (no pods may be running) with extra flags.
+    async fn restart_daemon_with(&mut self, args: &[String]) -> anyhow::Result<()> {
+        if let Some(mut daemon) = self.daemon.take() {
+            daemon.signal("TERM");
+            daemon.wait_exit(Duration::from_secs(20)).await?;
+        }
+        let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        let p = tinykube_tests::runtime_daemon::start_runtime_daemon_with_args(
+            self.node.name(),
+            self.dir.path(),
+            &self.cgroup_parent,
+            &args,
+        )
+        .await?;
+        let ch = tinykube_cri_proto::connect(self.socket().display().to_string()).await?;
+        self.rt = RuntimeServiceClient::new(ch.clone());
+        self.img = ImageServiceClient::new(ch);
+        self.daemon = Some(p);
+        Ok(())
+    }
+}
+
+/// HTTPS registries as Docker reaches them: a registry on the node's (non-loopback) address
+/// with a certificate from a private CA and mutual TLS is refused until its CA is in
+/// `<certs dir>/<host:port>/ca.crt` and a client certificate in `client.cert`/`client.key`
+/// (each refusal a clear error naming the problem, never a fallback to the local image); then
+/// push and pull work over TLS and the image runs. A plain-HTTP registry on that address is
+/// refused until it is given with `--insecure-registry`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_and_pushes_over_https_with_per_registry_certificates() -> anyhow::Result<()> {
+    let mut env = Env::new().await?;
+    let _registry = Registry::start(&env).await?;
+    let ip = env.node.ip();
+    let pki = env.dir.path().join("pki");
+    make_certificates(&pki, ip).await?;
+    let tls_registry = format!("{ip}:5443");
+    let plain_registry = format!("{ip}:5080");
+    let tls = format!(
+        "  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+        pki.join("server.crt").display(),
+        pki.join("server.key").display(),
+        pki.join("ca.crt").display()
+    );
+    // Blob downloads are redirected, as registries backed by object storage do, to a plain
+    // HTTP server on another address serving the registry's storage: pulls follow redirects
+    // across schemes and hosts (blobs are verified by digest wherever they come from).
+    let tls_data = env.dir.path().join("tls-registry/data");
+    std::fs::create_dir_all(&tls_data)?;
+    let _blob_server = tinykube_tests::Launch::program("/bin/busybox")
+        .label("blob-server")
+        .netns(env.node.name())
+        .args(["httpd", "-f", "-p", "127.0.0.1:5002", "-h"])
+        .arg(&tls_data)
+        .spawn()?;
+    let redirect = "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: http://127.0.0.1:5002/\n";
+    let tls_process =
+        start_extra_registry(&env, "tls-registry", &tls_registry, &tls, redirect).await?;
+    let _plain_process =
+        start_extra_registry(&env, "plain-registry", &plain_registry, "", "").await?;
+    let certs_dir = env.dir.path().join("certs.d");
+    let certs_flag = certs_dir.display().to_string();
+    env.restart_daemon_with(&[
+        "--registry-certs-dir".into(),
+        certs_flag.clone(),
+        "--insecure-registry".into(),
+        plain_registry.clone(),
+    ])
+    .await?;
+    let image = format!("{tls_registry}/tinykube/busybox:tls");
+    let push_flags = ["--registry-certs-dir", certs_flag.as_str()];
+
+    // Untrusted CA: push and pull fail naming the certificate problem and where the CA goes.
+    let out = env.push_output(&image, &push_flags).await?;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("registry {tls_registry}: TLS handshake with {tls_registry} failed: invalid peer certificate: UnknownIssuer"))
+            && out.stderr.contains(&format!("{certs_flag}/{tls_registry}/ca.crt")),
+        "{out:?}"
+    );
+    // The image is in the store under that name: an untrusted registry must still not fall
+    // back to it.
+    let tagged = env.cli(&["tag", "busybox", &image]).await?;
+    anyhow::ensure!(tagged.status.success(), "{tagged:?}");
+    let e = env.pull(&image).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
+    assert!(
+        e.message()
+            .contains("invalid peer certificate: UnknownIssuer")
+            && e.message().contains(&tls_registry),
+        "{e}"
+    );
+
+    // Trusted CA, but the registry wants a client certificate.
+    let host_dir = certs_dir.join(&tls_registry);
+    std::fs::create_dir_all(&host_dir)?;
+    std::fs::copy(pki.join("ca.crt"), host_dir.join("ca.crt"))?;
+    let e = env.pull(&image).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
+    assert!(
+        e.message().contains("received fatal alert") && e.message().contains("client.cert"),
+        "{e}"
+    );
+    // A client key without its certificate is a clear configuration error.
+    std::fs::copy(pki.join("client.key"), host_dir.join("client.key"))?;
+    let e = env.pull(&image).await.unwrap_err();
+    assert!(
+        e.message()
+            .contains("missing client certificate client.cert for key client.key"),
+        "{e}"
+    );
+
+    // CA and client certificate: push over TLS, then a real pull (the imported copy removed)
+    // downloads and unpacks the layer over TLS, and the image runs.
+    std::fs::copy(pki.join("client.cert"), host_dir.join("client.cert"))?;
+    let pushed = env.push(&image, &push_flags).await?;
+    let imported = env.image_status("busybox").await?.unwrap().id;
+    env.img
+        .remove_image(cri::RemoveImageRequest {
+            image: Some(cri::ImageSpec {
+                image: imported.clone(),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    assert_eq!(env.unpacked_layers(), 0);
+    assert_eq!(env.pull(&image).await?, imported);
+    assert_eq!(env.unpacked_layers(), 1);
+    let img = env.image_status(&image).await?.unwrap();
+    assert!(
+        img.repo_digests
+            .contains(&format!("{tls_registry}/tinykube/busybox@{pushed}")),
+        "{img:?}"
+    );
+    let log = tls_process.log();
+    let redirected_blob_gets = log
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/tinykube/busybox/blobs/sha256:") && l.contains("\" 307 "))
+        .count();
+    // The config and the layer.
+    assert_eq!(redirected_blob_gets, 2, "{log}");
+    let pod = env.run_pod("tls").await?;
+    let mut c = busybox("c", &["sh", "-c", "echo pulled over https"]);
+    c.image = Some(cri::ImageSpec {
+        image: image.clone(),
+        ..Default::default()
+    });
+    let ctr = env.run(&pod, "tls", c).await?;
+    let st = env.wait_exited(&ctr).await?;
+    assert_eq!(st.exit_code, 0, "{st:?}");
+    assert!(std::fs::read_to_string(&st.log_path)?.contains("stdout F pulled over https"));
+
+    // Plain HTTP on a non-loopback address: refused unless the registry is insecure.
+    let plain_image = format!("{plain_registry}/tinykube/busybox:plain");
+    let out = env.push_output(&plain_image, &push_flags).await?;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "registry {plain_registry}: {plain_registry} answered in plain HTTP, not TLS"
+        )) && out.stderr.contains("--insecure-registry"),
+        "{out:?}"
+    );
+    env.push(
+        &plain_image,
+        &[&push_flags[..], &["--insecure-registry", &plain_registry]].concat(),
+    )
+    .await?;
+    // The daemon was started with --insecure-registry for it.
+    assert_eq!(env.pull(&plain_image).await?, imported);
+
+    env.remove_pod(&pod).await?;
     env.assert_clean();
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The docker-like CLI for people on the node: `run`, `ps`, `exec`, `logs`, `inspect`, `stop`,
 //! `rm`, `images`, `pull`, all talking to the daemon over CRI on its socket, as any CRI client
-//! would. A `run` is a one-container pod: the sandbox carries the network (`-p` becomes a
+//! would (and, for `exec -it` / `run -it`, to the streaming server its rpcs point to, see
+//! [`stream`]). A `run` is a one-container pod: the sandbox carries the network (`-p` becomes a
 //! hostPort through the CNI portmap plugin), the container the rest. What the CLI needs to
 //! show later (name, ports, command, `--rm`) rides along as labels and annotations.
 //!
@@ -9,6 +10,7 @@
 
 pub mod format;
 pub mod parse;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -70,10 +72,10 @@ pub struct RunArgs {
     /// Working directory inside the container.
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
-    /// Interactive/tty runs need the streaming attach API, which is not built yet.
+    /// Keep the container's stdin open and, unless -d, pass ours to it.
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// See --interactive.
+    /// Give the container a terminal (with -i: ours, in raw mode, for a shell).
     #[arg(short = 't', long)]
     pub tty: bool,
     /// The image to run.
@@ -161,11 +163,8 @@ async fn image_config(c: &mut Clients, image: &str) -> anyhow::Result<Option<Exe
 /// `run`: pulls the image if absent, creates a one-container pod, starts it; then prints the
 /// id (`-d`) or streams its output and returns its exit code.
 pub async fn run(c: &mut Clients, args: RunArgs) -> anyhow::Result<i32> {
-    if args.interactive || args.tty {
-        return Err(run_error(
-            125,
-            "-i/-t need the streaming attach API, which tinykube-runtime does not serve yet; run without -it (or -d, then exec)",
-        ));
+    if !args.detach {
+        stream::check_terminal(args.interactive, args.tty).map_err(|e| run_error(125, e))?;
     }
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     let publish: Vec<Publish> = args
@@ -304,6 +303,10 @@ pub async fn run(c: &mut Clients, args: RunArgs) -> anyhow::Result<i32> {
         command: entrypoint,
         args: args.command.clone(),
         working_dir: args.workdir.clone().unwrap_or_default(),
+        // As Docker: -i keeps stdin open, and an attached run closes it when we are done.
+        stdin: args.interactive,
+        stdin_once: args.interactive && !args.detach,
+        tty: args.tty,
         envs,
         mounts: volumes
             .iter()
@@ -365,6 +368,13 @@ pub async fn run(c: &mut Clients, args: RunArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    if args.interactive || args.tty {
+        let code = attach_until_exit(c, &id, args.interactive, args.tty).await?;
+        if args.rm {
+            remove_pod(c, &pod).await?;
+        }
+        return Ok(code);
+    }
     let followed = tokio::select! {
         r = follow_logs(c, &id, true, false, None) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
@@ -381,6 +391,67 @@ pub async fn run(c: &mut Clients, args: RunArgs) -> anyhow::Result<i32> {
         remove_pod(c, &pod).await?;
     }
     Ok(code)
+}
+
+/// `run -i`/`-t` in the foreground: attaches to the started container (the shim gives us
+/// what it printed before we came) until it ends, then returns its exit code. A container
+/// that ended before we could attach has its whole output in the log.
+async fn attach_until_exit(
+    c: &mut Clients,
+    id: &str,
+    interactive: bool,
+    tty: bool,
+) -> anyhow::Result<i32> {
+    let attached =
+        c.rt.attach(cri::AttachRequest {
+            container_id: id.into(),
+            stdin: interactive,
+            tty,
+            stdout: true,
+            stderr: !tty,
+        })
+        .await;
+    let url = match attached {
+        Ok(r) => r.into_inner().url,
+        Err(e) if e.code() == tonic::Code::FailedPrecondition => {
+            return follow_logs(c, id, true, false, None).await;
+        }
+        Err(e) => return Err(grpc(e)),
+    };
+    let session = stream::stream(&url, interactive, tty);
+    let ended = if tty {
+        // In raw mode ^C is a byte for the container, not a signal for us.
+        Some(session.await)
+    } else {
+        tokio::select! {
+            r = session => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    match ended {
+        Some(r) => {
+            r?;
+        }
+        // As docker run without a terminal: an interrupt stops the container.
+        None => stop(c, id, 10).await?,
+    }
+    wait_exited(c, id).await
+}
+
+/// The exit code of a container whose output ended: its shim records the exit before it
+/// closes the streams, so this waits only for a shim that was killed meanwhile.
+async fn wait_exited(c: &mut Clients, id: &str) -> anyhow::Result<i32> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = status(c, id).await?;
+        if st.state == cri::ContainerState::ContainerExited as i32 {
+            return Ok(st.exit_code);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("container {id} closed its output but did not exit within 10s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `-d --rm`: someone has to remove the container when it exits; a detached helper (this
@@ -591,9 +662,37 @@ pub async fn ps(c: &mut Clients, all: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `exec CONTAINER CMD...` through ExecSync: output, then the command's exit code.
-pub async fn exec(c: &mut Clients, query: &str, cmd: Vec<String>) -> anyhow::Result<i32> {
+/// `exec [-i] [-t] CONTAINER CMD...`: with -i or -t a streaming session (the CRI `Exec`
+/// rpc) passing our stdin and/or a terminal; without, ExecSync. Output, then the command's
+/// exit code (126/127 when it cannot be run, as Docker).
+pub async fn exec(
+    c: &mut Clients,
+    query: &str,
+    cmd: Vec<String>,
+    interactive: bool,
+    tty: bool,
+) -> anyhow::Result<i32> {
+    stream::check_terminal(interactive, tty)?;
     let ctr = container(c, query).await?;
+    if interactive || tty {
+        let url =
+            c.rt.exec(cri::ExecRequest {
+                container_id: ctr.id,
+                cmd,
+                tty,
+                stdin: interactive,
+                stdout: true,
+                stderr: !tty,
+            })
+            .await
+            .map_err(grpc)?
+            .into_inner()
+            .url;
+        return match stream::stream(&url, interactive, tty).await? {
+            Some(status) => stream::exit_code_of(&status).map_err(|e| anyhow!(e)),
+            None => bail!("the exec session ended without the command's status"),
+        };
+    }
     let r =
         c.rt.exec_sync(cri::ExecSyncRequest {
             container_id: ctr.id,
