@@ -479,4 +479,19 @@ mod tests {
             let _ = sel.matches(|_: &str| None::<String>);
         }
     }
+
+    #[test]
+    fn exact_matches_come_from_equality_terms() {
+        let cases = [
+            ("metadata.name=web", Some("web")),
+            ("metadata.name==web,spec.nodeName=n1", Some("web")),
+            ("spec.nodeName=n1", None),
+            ("metadata.name!=web", None),
+            ("", None),
+        ];
+        for (selector, want) in cases {
+            let parsed = FieldSelector::parse(selector).unwrap();
+            assert_eq!(parsed.requires_exact_match("metadata.name"), want, "{selector}");
+        }
+    }
 }

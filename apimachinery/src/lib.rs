@@ -34,6 +34,7 @@ pub mod patch_meta;
 pub mod quantity;
 pub mod status;
 pub mod validation;
+pub mod version;
 
 pub use fields::{FieldOperator, FieldRequirement, FieldSelector, FieldSelectorError};
 pub use keys::{storage_key, storage_prefix};

@@ -152,28 +152,7 @@ pub fn router(state: Shared) -> Router {
 }
 
 async fn version() -> Response {
-    body::json(
-        StatusCode::OK,
-        &json!({
-            "major": "1",
-            "minor": "33",
-            "gitVersion": format!("v1.33.0-tinykube.{}", env!("CARGO_PKG_VERSION")),
-            "gitCommit": "",
-            "gitTreeState": "clean",
-            "buildDate": "",
-            "goVersion": "",
-            "compiler": "rustc",
-            "platform": format!("{}/{}", std::env::consts::OS, goarch()),
-        }),
-    )
-}
-
-fn goarch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
+    body::json(StatusCode::OK, &tinykube_apimachinery::version::info())
 }
 
 /// Upstream's 404 for a path that names no resource.
@@ -980,6 +959,23 @@ fn shown_object(event: &WatchEvent, shown_as: EventType) -> Value {
     }
 }
 
+/// The field selector of a watch of one object by name, as upstream's handler decides it: the
+/// client's own selector when it pins `metadata.name` to that name, `metadata.name=<name>`
+/// when it gives none; any other selector is a bad request.
+pub fn named_watch_fields(name: &str, selector: Option<&str>) -> Result<String, ApiError> {
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else {
+        return Ok(format!("metadata.name={name}"));
+    };
+    let parsed = tinykube_apimachinery::fields::FieldSelector::parse(selector)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if parsed.requires_exact_match("metadata.name") != Some(name) {
+        return Err(ApiError::bad_request(
+            "fieldSelector metadata.name doesn't match requested name",
+        ));
+    }
+    Ok(selector.to_string())
+}
+
 async fn watch(
     state: &Shared,
     target: &Target,
@@ -989,12 +985,9 @@ async fn watch(
     let resource = target.resource;
     let mut filter = selectors(resource, query)?;
     if let Some(name) = &target.name {
-        filter = Filter::new(
-            resource,
-            query.get("labelSelector"),
-            Some(&format!("metadata.name={name}")),
-        )
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let fields = named_watch_fields(name, query.get("fieldSelector"))?;
+        filter = Filter::new(resource, query.get("labelSelector"), Some(&fields))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     let send_initial = query.flag("sendInitialEvents");
     let after = match query.get("resourceVersion") {
@@ -2188,6 +2181,30 @@ async fn pod_port_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_watches_keep_only_selectors_of_their_name() {
+        let cases = [
+            (None, Ok("metadata.name=web")),
+            (Some(""), Ok("metadata.name=web")),
+            (Some("metadata.name=web"), Ok("metadata.name=web")),
+            (
+                Some("metadata.name=web,status.phase=Running"),
+                Ok("metadata.name=web,status.phase=Running"),
+            ),
+            (Some("metadata.name=other"), Err(400)),
+            (Some("status.phase=Running"), Err(400)),
+            (Some("metadata.name!=web"), Err(400)),
+        ];
+        for (selector, want) in cases {
+            let got = named_watch_fields("web", selector).map_err(|e| e.code);
+            assert_eq!(got, want.map(String::from), "{selector:?}");
+        }
+        let err = named_watch_fields("web", Some("metadata.name=x")).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("fieldSelector metadata.name doesn't match requested name"));
+    }
 
     fn pods() -> &'static Resource {
         resources::find("", "v1", "pods").unwrap()

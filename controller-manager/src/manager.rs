@@ -202,8 +202,8 @@ pub async fn client(config: &Config) -> Result<Client> {
             message: format!("{master:?}: {e}"),
         })?;
     }
-    // Controllers write a lot during rollouts; upstream's client defaults are 20 qps, 30 burst.
-    kube_config.read_timeout = Some(Duration::from_secs(60));
+    // kube-rs's read timeout (295 s) stays: watches ask the apiserver to end them after
+    // 290 s (timeoutSeconds), so a quiet watch is never cut by its own client.
     Ok(tinykube_component_base::client::client_from(kube_config)?)
 }
 

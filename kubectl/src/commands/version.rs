@@ -6,7 +6,7 @@ use crate::error::CliError;
 use crate::gojson;
 use crate::printers::yaml;
 use crate::session::Session;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Arguments of `kubectl version`.
 #[derive(Debug, clap::Args)]
@@ -19,32 +19,10 @@ pub struct VersionArgs {
     pub output: Option<String>,
 }
 
-/// Our client's version, in the shape of upstream's `version.Info` (the server's own uses the
-/// same `v1.33.0-tinykube.<crate version>` scheme).
+/// Our client's version, in the shape of upstream's `version.Info` (the server reports the
+/// same, from the same function).
 pub fn client_version() -> Value {
-    json!({
-        "major": "1",
-        "minor": "33",
-        "gitVersion": format!("v1.33.0-tinykube.{}", env!("CARGO_PKG_VERSION")),
-        "gitCommit": "",
-        "gitTreeState": "clean",
-        "buildDate": "",
-        "goVersion": "",
-        "compiler": "rustc",
-        "platform": format!("{}/{}", go_os(), go_arch()),
-    })
-}
-
-fn go_os() -> &'static str {
-    std::env::consts::OS
-}
-
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
+    tinykube_apimachinery::version::info()
 }
 
 /// The text upstream prints without `-o`.
@@ -141,6 +119,7 @@ pub fn version_json(client: &Value, server: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn text_names_client_and_server() {
