@@ -16,6 +16,7 @@
 //! | [`status`] | `pkg/api/errors`, `pkg/util/validation/field` | `Status` error bodies, field errors and paths |
 //! | [`keys`] | `apiserver/pkg/registry` | etcd storage keys (`/registry/pods/default/web`) |
 //! | [`patch_meta`] | `pkg/util/strategicpatch` (and `k8s.io/api` struct tags) | strategic-merge-patch merge keys and strategies of the built-in kinds |
+//! | [`strategic_merge`] | `pkg/util/strategicpatch` | applying a strategic merge patch (the apiserver), computing a two- or three-way one (`kubectl`) |
 //!
 //! # Invariant: no I/O
 //!
@@ -33,6 +34,7 @@ pub mod labels;
 pub mod patch_meta;
 pub mod quantity;
 pub mod status;
+pub mod strategic_merge;
 pub mod validation;
 pub mod version;
 

@@ -11,7 +11,6 @@ pub mod commands;
 pub mod error;
 pub mod gojson;
 pub mod manifest;
-pub mod merge;
 pub mod printers;
 pub mod remote;
 pub mod resources;

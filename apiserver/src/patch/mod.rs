@@ -7,8 +7,9 @@
 //! - `application/merge-patch+json`: RFC 7386, with the quirks of the Go library upstream uses
 //!   (nulls are pruned from values added where nothing was). Sent by `kubectl label`,
 //!   `kubectl annotate` and `kubectl scale`.
-//! - `application/strategic-merge-patch+json`: Kubernetes' strategic merge patch (see
-//!   [`strategic`]); the schema of merge keys and strategies comes from [`schema`]. Sent by
+//! - `application/strategic-merge-patch+json`: Kubernetes' strategic merge patch, applied by
+//!   `tinykube_apimachinery::strategic_merge` (the engine our kubectl computes its patches
+//!   with); the schema of merge keys and strategies comes from [`schema`]. Sent by
 //!   `kubectl apply`, `edit`, `patch` (default), `set image`, `rollout restart`, `cordon`, ...
 //! - `application/apply-patch+yaml` (server-side apply) is not a patch of this kind: the REST
 //!   layer hands it to `crate::apply` for the main resource; on a subresource it is answered
@@ -18,9 +19,9 @@
 //! `metadata` (name, uid, resourceVersion) and the write belong to the caller, as upstream.
 
 pub(crate) mod schema;
-mod strategic;
 
 use serde_json::{Map, Value};
+use tinykube_apimachinery::strategic_merge::{self, StrategicMergeError};
 
 use crate::object::json_type;
 
@@ -133,7 +134,7 @@ pub fn apply_patch(
     let patched = match patch_type {
         PatchType::JsonPatch => apply_json_patch(original, patch)?,
         PatchType::MergePatch => apply_merge_patch(original, patch)?,
-        PatchType::StrategicMergePatch => strategic::apply(resource, original, patch)?,
+        PatchType::StrategicMergePatch => apply_strategic_merge_patch(resource, original, patch)?,
         PatchType::ApplyPatch => {
             return Err(PatchError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format - accepted media types include: {}, {}, {}",
@@ -149,6 +150,44 @@ pub fn apply_patch(
         return Err(PatchError::NotAnObject(shown));
     }
     Ok(patched)
+}
+
+impl From<StrategicMergeError> for PatchError {
+    fn from(error: StrategicMergeError) -> PatchError {
+        match error {
+            StrategicMergeError::ListOfLists => PatchError::Invalid(error.to_string()),
+            other => PatchError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+// ---- strategic merge patch ----------------------------------------------------------------
+
+fn apply_strategic_merge_patch(
+    resource: &str,
+    original: &Value,
+    body: &[u8],
+) -> Result<Value, PatchError> {
+    let patch: Value =
+        serde_json::from_slice(body).map_err(|e| PatchError::BadRequest(e.to_string()))?;
+    let patch = match patch {
+        Value::Object(map) => map,
+        // Go decodes `null` into a nil map: a patch that changes nothing.
+        Value::Null => Map::new(),
+        other => {
+            return Err(PatchError::BadRequest(format!(
+                "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_type(&other)
+            )))
+        }
+    };
+    let Value::Object(original) = original else {
+        return Err(PatchError::BadRequest(
+            "invalid JSON document: the object to patch is not a JSON object".into(),
+        ));
+    };
+    let patched = strategic_merge::apply(original, patch, schema::for_resource(resource))?;
+    Ok(Value::Object(patched))
 }
 
 // ---- JSON patch ---------------------------------------------------------------------------

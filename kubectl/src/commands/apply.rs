@@ -12,13 +12,13 @@ use crate::cli::GlobalFlags;
 use crate::error::CliError;
 use crate::gojson;
 use crate::manifest::Object;
-use crate::merge;
 use crate::printers::{self, OutputFormat};
 use crate::remote::{self, PatchType, APPLY_FIELD_MANAGER};
 use crate::session::Session;
 use crate::targets::{self, DryRun, Target};
 use serde_json::Value;
 use tinykube_apimachinery::patch_meta;
+use tinykube_apimachinery::strategic_merge;
 
 /// The annotation holding the last applied configuration.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -275,13 +275,13 @@ async fn apply_one(
                 "the server answered with something not an object",
             ));
         };
-        let patch =
-            merge::three_way(original.as_ref(), &modified, current_map, schema).map_err(|e| {
-                CliError::usage(format!(
-                    "error when creating the patch for \"{}\": {e}",
-                    target.source
-                ))
-            })?;
+        let patch = strategic_merge::three_way(original.as_ref(), &modified, current_map, schema)
+            .map_err(|e| {
+            CliError::usage(format!(
+                "error when creating the patch for \"{}\": {e}",
+                target.source
+            ))
+        })?;
         if patch.is_empty() {
             return Ok((Outcome::Unchanged, current));
         }

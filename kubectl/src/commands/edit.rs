@@ -9,7 +9,6 @@ use super::apply::{self, LAST_APPLIED};
 use crate::cli::GlobalFlags;
 use crate::error::CliError;
 use crate::manifest::{self, Object};
-use crate::merge;
 use crate::printers;
 use crate::remote::PatchType;
 use crate::session::Session;
@@ -17,6 +16,7 @@ use crate::targets::{self, Selection, Target};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tinykube_apimachinery::patch_meta;
+use tinykube_apimachinery::strategic_merge;
 
 /// Arguments of `kubectl edit`.
 #[derive(Debug, clap::Args)]
@@ -274,7 +274,7 @@ async fn edit_one(session: &Session, target: &Target) -> Result<(), CliError> {
             edited_object = apply::with_last_applied(&edited_object);
         }
         let schema = patch_meta::for_kind(&target.rtype.group, &target.rtype.kind);
-        let patch = merge::two_way(&original, &edited_object, schema)
+        let patch = strategic_merge::two_way(&original, &edited_object, schema)
             .map_err(|e| CliError::usage(e.to_string()))?;
         if patch.is_empty() {
             println!("{} skipped", target.display());

@@ -6,11 +6,11 @@ use super::apply::finish;
 use super::label::split_resources_and_pairs;
 use crate::cli::GlobalFlags;
 use crate::error::CliError;
-use crate::merge;
 use crate::remote::PatchType;
 use crate::targets::{self, Selection};
 use serde_json::Value;
 use tinykube_apimachinery::patch_meta;
+use tinykube_apimachinery::strategic_merge;
 
 /// Subcommands of `kubectl set`.
 #[derive(Debug, clap::Subcommand)]
@@ -71,8 +71,8 @@ pub async fn run(flags: &GlobalFlags, command: SetCommand) -> Result<(), CliErro
             continue;
         };
         let schema = patch_meta::for_kind(&target.rtype.group, &target.rtype.kind);
-        let patch =
-            merge::two_way(before, after, schema).map_err(|e| CliError::usage(e.to_string()))?;
+        let patch = strategic_merge::two_way(before, after, schema)
+            .map_err(|e| CliError::usage(e.to_string()))?;
         if patch.is_empty() {
             continue;
         }
