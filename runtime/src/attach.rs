@@ -61,6 +61,18 @@ pub fn encode(message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The length a message's header announces, refused past [`MAX_MESSAGE`].
+fn message_length(header: [u8; 4]) -> io::Result<usize> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("attach message of {len} bytes (at most {MAX_MESSAGE})"),
+        ));
+    }
+    Ok(len)
+}
+
 /// Reads one message; `None` at the end of the stream.
 pub fn read_message(from: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
@@ -69,14 +81,7 @@ pub fn read_message(from: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("attach message of {len} bytes (at most {MAX_MESSAGE})"),
-        ));
-    }
-    let mut message = vec![0u8; len];
+    let mut message = vec![0u8; message_length(len)?];
     from.read_exact(&mut message)?;
     Ok(Some(message))
 }
@@ -90,14 +95,7 @@ async fn read_message_async(
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("attach message of {len} bytes (at most {MAX_MESSAGE})"),
-        ));
-    }
-    let mut message = vec![0u8; len];
+    let mut message = vec![0u8; message_length(len)?];
     from.read_exact(&mut message).await?;
     Ok(Some(message))
 }
