@@ -491,7 +491,11 @@ mod tests {
         ];
         for (selector, want) in cases {
             let parsed = FieldSelector::parse(selector).unwrap();
-            assert_eq!(parsed.requires_exact_match("metadata.name"), want, "{selector}");
+            assert_eq!(
+                parsed.requires_exact_match("metadata.name"),
+                want,
+                "{selector}"
+            );
         }
     }
 }

@@ -390,8 +390,8 @@ async fn route(
             ))
         }
         ("GET", true, Some(Log)) => pod_log(state, &target, query).await,
-        ("GET" | "POST", true, Some(Exec)) => {
-            pod_exec(state, &target, method, headers, query, upgrade).await
+        ("GET" | "POST", true, Some(kind @ (Exec | Attach))) => {
+            pod_stream(state, &target, kind, method, headers, query, upgrade).await
         }
         ("GET" | "POST", true, Some(PortForward)) => {
             pod_port_forward(state, &target, method, headers, query, upgrade).await
@@ -2111,7 +2111,7 @@ async fn finalize_namespace(
 }
 
 /// The address of the kubelet on the node `pod` is bound to: every pod subresource the
-/// kubelet serves (log, exec, portforward) is reached through it.
+/// kubelet serves (log, exec, attach, portforward) is reached through it.
 async fn pod_kubelet_address(state: &Shared, pod: &Value, name: &str) -> Result<String, ApiError> {
     let node_name = pod
         .pointer("/spec/nodeName")
@@ -2139,11 +2139,13 @@ async fn pod_log(state: &Shared, target: &Target, query: &Query) -> Result<Respo
     kubelet_proxy::stream_from_kubelet(&address, &path).await
 }
 
-/// `pods/<name>/exec`: checked here as upstream's streamLocation does (pod, container, node),
-/// then the client's upgraded connection is proxied to the kubelet of the pod's node.
-async fn pod_exec(
+/// `pods/<name>/exec` and `pods/<name>/attach`: checked here as upstream's streamLocation
+/// does (pod, options, container, node), then the client's upgraded connection is proxied to
+/// the kubelet of the pod's node.
+async fn pod_stream(
     state: &Shared,
     target: &Target,
+    kind: Subresource,
     method: &Method,
     headers: &HeaderMap,
     query: &Query,
@@ -2151,11 +2153,15 @@ async fn pod_exec(
 ) -> Result<Response, ApiError> {
     let pod = read(state, target).await?.object;
     let name = target.name.as_deref().unwrap_or_default();
-    let options = kubelet_proxy::exec_options(&query.params)?;
+    let options = if kind == Subresource::Exec {
+        kubelet_proxy::exec_options(&query.params)?
+    } else {
+        kubelet_proxy::attach_options(&query.params)?
+    };
     let container = kubelet_proxy::choose_container(&pod, options.container.as_deref())?;
     let address = pod_kubelet_address(state, &pod, name).await?;
     let namespace = target.namespace.as_deref().unwrap_or("default");
-    let path = kubelet_proxy::exec_path(namespace, name, &container, &options);
+    let path = kubelet_proxy::stream_path(kind.name(), namespace, name, &container, &options);
     kubelet_proxy::proxy_upgraded(upgrade, method, headers, &address, &path).await
 }
 

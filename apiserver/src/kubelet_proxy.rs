@@ -4,8 +4,9 @@
 //!
 //! `pods/<name>/exec` goes the same way to the kubelet's `/exec/{ns}/{pod}/{container}`, with
 //! upstream's query (`command`, `input`, `output`, `error`, `tty`), and the client's connection
-//! upgrade (WebSocket, subprotocol included) is proxied to it as is; `pods/<name>/portforward`
-//! likewise to `/portForward/{ns}/{pod}?port=...`.
+//! upgrade (WebSocket, subprotocol included) is proxied to it as is; `pods/<name>/attach`
+//! likewise to `/attach/{ns}/{pod}/{container}` (the same query without a command) and
+//! `pods/<name>/portforward` to `/portForward/{ns}/{pod}?port=...`.
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -30,43 +31,52 @@ const LOG_PARAMETERS: &[&str] = &[
     "sinceTime",
 ];
 
-/// Which container of `pod` a log request means: the named one, or the only one.
+/// Which container of `pod` a log, exec or attach request means: the named one (a regular,
+/// init or ephemeral container), or the only regular one, with upstream's wording otherwise.
 pub fn choose_container(pod: &Value, requested: Option<&str>) -> Result<String, ApiError> {
     let name = pod
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let names: Vec<&str> = ["containers", "initContainers"]
-        .iter()
-        .flat_map(|list| {
-            pod.pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-        })
-        .collect();
+    let names = |list: &str| -> Vec<&str> {
+        pod.pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .collect()
+    };
+    let (app, init) = (names("containers"), names("initContainers"));
     match requested.filter(|c| !c.is_empty()) {
-        Some(container) if names.contains(&container) => Ok(container.to_string()),
+        Some(container)
+            if app.contains(&container)
+                || init.contains(&container)
+                || names("ephemeralContainers").contains(&container) =>
+        {
+            Ok(container.to_string())
+        }
         Some(container) => Err(ApiError::bad_request(format!(
             "container {container} is not valid for pod {name}"
         ))),
-        None => {
-            let app: Vec<&str> = pod
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .collect();
-            match app.as_slice() {
-                [only] => Ok(only.to_string()),
-                _ => Err(ApiError::bad_request(format!(
+        None => match app.as_slice() {
+            [only] => Ok(only.to_string()),
+            [] => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}"
+            ))),
+            _ => {
+                let mut message = format!(
                     "a container name must be specified for pod {name}, choose one of: [{}]",
                     app.join(" ")
-                ))),
+                );
+                if !init.is_empty() {
+                    message.push_str(&format!(
+                        " or one of the init containers: [{}]",
+                        init.join(" ")
+                    ));
+                }
+                Err(ApiError::bad_request(message))
             }
-        }
+        },
     }
 }
 
@@ -197,7 +207,8 @@ pub async fn stream_from_kubelet(address: &str, path: &str) -> Result<Response, 
         .into_response())
 }
 
-/// What a `pods/exec` request asks for (upstream's `PodExecOptions`).
+/// What a `pods/exec` or `pods/attach` request asks for (upstream's `PodExecOptions` and
+/// `PodAttachOptions`, the latter without a command).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOptions {
     pub container: Option<String>,
@@ -219,8 +230,8 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// Reads the query of `pods/exec`; a command is required.
-pub fn exec_options(params: &[(String, String)]) -> Result<ExecOptions, ApiError> {
+/// Reads the query of `pods/attach`: the container and the streams (a `command` is ignored).
+pub fn attach_options(params: &[(String, String)]) -> Result<ExecOptions, ApiError> {
     let mut options = ExecOptions::default();
     for (key, value) in params {
         match key.as_str() {
@@ -233,6 +244,12 @@ pub fn exec_options(params: &[(String, String)]) -> Result<ExecOptions, ApiError
             _ => {}
         }
     }
+    Ok(options)
+}
+
+/// Reads the query of `pods/exec`; a command is required.
+pub fn exec_options(params: &[(String, String)]) -> Result<ExecOptions, ApiError> {
+    let options = attach_options(params)?;
     if options.command.is_empty() {
         return Err(ApiError::bad_request(
             "you must specify at least one command for the container",
@@ -241,12 +258,19 @@ pub fn exec_options(params: &[(String, String)]) -> Result<ExecOptions, ApiError
     Ok(options)
 }
 
-/// The kubelet path of an exec session, with the query upstream's apiserver sends (keys in
-/// `url.Values.Encode` order).
-pub fn exec_path(namespace: &str, pod: &str, container: &str, options: &ExecOptions) -> String {
+/// The kubelet path of an exec (`kind` "exec") or attach ("attach") session, with the query
+/// upstream's apiserver sends (keys in `url.Values.Encode` order; attach has no command).
+pub fn stream_path(
+    kind: &str,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    options: &ExecOptions,
+) -> String {
     let mut query: Vec<String> = options
         .command
         .iter()
+        .filter(|_| kind == "exec")
         .map(|c| format!("command={}", encode(c)))
         .collect();
     for (on, key) in [
@@ -259,13 +283,17 @@ pub fn exec_path(namespace: &str, pod: &str, container: &str, options: &ExecOpti
             query.push(format!("{key}=1"));
         }
     }
-    format!(
-        "/exec/{}/{}/{}?{}",
+    let mut path = format!(
+        "/{kind}/{}/{}/{}",
         encode(namespace),
         encode(pod),
-        encode(container),
-        query.join("&")
-    )
+        encode(container)
+    );
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
+    }
+    path
 }
 
 /// The ports of a `pods/portforward` request (upstream's `PodPortForwardOptions.ports`): each
@@ -355,6 +383,9 @@ mod tests {
     fn the_container_is_the_named_or_the_only_one() {
         let one = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "web"}], "initContainers": [{"name": "init"}]}});
         let two = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        let init = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}],
+                          "initContainers": [{"name": "i"}], "ephemeralContainers": [{"name": "debug"}]}});
+        let none = json!({"metadata": {"name": "p"}, "spec": {}});
         let cases: &[(&Value, Option<&str>, Result<&str, &str>)] = &[
             (&one, None, Ok("web")),
             (&one, Some("init"), Ok("init")),
@@ -365,6 +396,17 @@ mod tests {
             ),
             (&two, None, Err("choose one of: [a b]")),
             (&two, Some("b"), Ok("b")),
+            (
+                &init,
+                None,
+                Err("a container name must be specified for pod p, choose one of: [a b] or one of the init containers: [i]"),
+            ),
+            (&init, Some("debug"), Ok("debug")),
+            (
+                &none,
+                None,
+                Err("a container name must be specified for pod p"),
+            ),
         ];
         for (pod, requested, expected) in cases {
             match (choose_container(pod, *requested), expected) {
@@ -391,8 +433,12 @@ mod tests {
         assert_eq!(options.container.as_deref(), Some("web"));
         assert!(options.stdin && options.stdout && !options.stderr && options.tty);
         assert_eq!(
-            exec_path("default", "p", "web", &options),
+            stream_path("exec", "default", "p", "web", &options),
             "/exec/default/p/web?command=sh&command=-c&command=echo%20a%26b%3B%20exit%203&input=1&output=1&tty=1"
+        );
+        assert_eq!(
+            stream_path("attach", "default", "p", "web", &options),
+            "/attach/default/p/web?input=1&output=1&tty=1"
         );
         let missing = exec_options(&params(&[("stdout", "true")])).unwrap_err();
         assert_eq!(missing.code, 400);
@@ -401,6 +447,30 @@ mod tests {
             "you must specify at least one command for the container"
         );
         let bad = exec_options(&params(&[("command", "ls"), ("tty", "yes")])).unwrap_err();
+        assert_eq!(bad.code, 400);
+    }
+
+    #[test]
+    fn attach_queries_become_the_kubelets() {
+        // kube-rs's query starts with an empty pair; upstream kubectl sends `container` too.
+        let options = attach_options(&params(&[
+            ("", ""),
+            ("stdout", "true"),
+            ("stderr", "true"),
+            ("container", "main"),
+        ]))
+        .unwrap();
+        assert_eq!(options.container.as_deref(), Some("main"));
+        assert_eq!(
+            stream_path("attach", "default", "p", "main", &options),
+            "/attach/default/p/main?error=1&output=1"
+        );
+        let nothing = attach_options(&[]).unwrap();
+        assert_eq!(
+            stream_path("attach", "ns", "p", "c", &nothing),
+            "/attach/ns/p/c"
+        );
+        let bad = attach_options(&params(&[("stdin", "yes")])).unwrap_err();
         assert_eq!(bad.code, 400);
     }
 

@@ -164,6 +164,10 @@ pub fn group_version(gv: &str) -> Option<Value> {
                     "get": operation(resource, "connect", &["command", "container", "stdin", "stdout", "stderr", "tty"], Some(("", "v1", "PodExecOptions"))),
                     "post": operation(resource, "connect", &["command", "container", "stdin", "stdout", "stderr", "tty"], Some(("", "v1", "PodExecOptions"))),
                 }),
+                Subresource::Attach => json!({
+                    "get": operation(resource, "connect", &["container", "stdin", "stdout", "stderr", "tty"], Some(("", "v1", "PodAttachOptions"))),
+                    "post": operation(resource, "connect", &["container", "stdin", "stdout", "stderr", "tty"], Some(("", "v1", "PodAttachOptions"))),
+                }),
                 Subresource::PortForward => json!({
                     "get": operation(resource, "connect", &["ports"], Some(("", "v1", "PodPortForwardOptions"))),
                     "post": operation(resource, "connect", &["ports"], Some(("", "v1", "PodPortForwardOptions"))),

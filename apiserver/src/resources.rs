@@ -27,10 +27,11 @@ pub enum Subresource {
     Binding,
     /// `namespaces/{name}/finalize`: PUT to clear `spec.finalizers`.
     Finalize,
-    /// `pods/{name}/log`, `pods/{name}/exec` and `pods/{name}/portforward`: proxied to the
-    /// pod's kubelet.
+    /// `pods/{name}/log`, `pods/{name}/exec`, `pods/{name}/attach` and
+    /// `pods/{name}/portforward`: proxied to the pod's kubelet.
     Log,
     Exec,
+    Attach,
     PortForward,
 }
 
@@ -43,6 +44,7 @@ impl Subresource {
             Subresource::Finalize => "finalize",
             Subresource::Log => "log",
             Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
             Subresource::PortForward => "portforward",
         }
     }
@@ -55,6 +57,7 @@ impl Subresource {
             Subresource::Finalize => (resource.kind, "", "", &["update"]),
             Subresource::Log => ("Pod", "", "", &["get"]),
             Subresource::Exec => ("PodExecOptions", "", "", &["create", "get"]),
+            Subresource::Attach => ("PodAttachOptions", "", "", &["create", "get"]),
             Subresource::PortForward => ("PodPortForwardOptions", "", "", &["create", "get"]),
         };
         let mut entry = json!({
@@ -172,7 +175,7 @@ pub static RESOURCES: &[Resource] = &[
         namespaced: true,
         short_names: &["po"],
         categories: &["all"],
-        subresources: &[Status, Binding, Log, Exec, PortForward],
+        subresources: &[Status, Attach, Binding, Log, Exec, PortForward],
         tracks_generation: false,
     },
     Resource {
@@ -450,6 +453,9 @@ mod tests {
             &core["resources"][names.iter().position(|n| *n == "pods/portforward").unwrap()];
         assert_eq!(portforward["kind"], "PodPortForwardOptions");
         assert_eq!(portforward["verbs"], json!(["create", "get"]));
+        let attach = &core["resources"][names.iter().position(|n| *n == "pods/attach").unwrap()];
+        assert_eq!(attach["kind"], "PodAttachOptions");
+        assert_eq!(attach["verbs"], json!(["create", "get"]));
         let apps = resource_list("apps", "v1").unwrap();
         let scale = apps["resources"]
             .as_array()

@@ -78,6 +78,10 @@ pub enum Command {
     Logs(commands::logs::LogsArgs),
     /// Execute a command in a container.
     Exec(commands::exec::ExecArgs),
+    /// Attach to a running container.
+    Attach(commands::attach::AttachArgs),
+    /// Run a particular image on the cluster.
+    Run(commands::run::RunArgs),
     /// Forward one or more local ports to a pod.
     PortForward(commands::port_forward::PortForwardArgs),
     /// Display addresses of the control plane.

@@ -1,7 +1,8 @@
 //! The kubelet's HTTP port (upstream 10250, plain HTTP here): `/healthz`, `/metrics`, `/pods`
 //! (the pods this kubelet runs, with the status it computed) and
 //! `/containerLogs/{ns}/{pod}/{container}` (`follow`, `tailLines`, `previous`, `timestamps`)
-//! read from the CRI log files, `/exec/{ns}/{pod}/{container}` ([`crate::exec`]) and
+//! read from the CRI log files, `/exec/{ns}/{pod}/{container}` and
+//! `/attach/{ns}/{pod}/{container}` ([`crate::exec`]) and
 //! `/portForward/{ns}/{pod}` ([`crate::portforward`]).
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use tinykube_component_base::Endpoints;
 
+use crate::exec::{stream, StreamKind};
 use crate::{lock, Kubelet};
 
 /// Health checks and metrics of the kubelet.
@@ -29,14 +31,14 @@ pub struct KubeletMetrics {
 /// The router of the kubelet port.
 pub fn router(k: Arc<Kubelet>) -> Router {
     let health = k.metrics.endpoints.clone();
+    let exec = |s, p, r| stream(StreamKind::Exec, s, p, r);
+    let attach = |s, p, r| stream(StreamKind::Attach, s, p, r);
     let api = Router::new()
         .route("/pods", get(pods))
         .route("/pods/", get(pods))
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
-        .route(
-            "/exec/{ns}/{pod}/{container}",
-            get(crate::exec::exec).post(crate::exec::exec),
-        )
+        .route("/exec/{ns}/{pod}/{container}", get(exec).post(exec))
+        .route("/attach/{ns}/{pod}/{container}", get(attach).post(attach))
         .route(
             "/portForward/{ns}/{pod}",
             get(crate::portforward::port_forward).post(crate::portforward::port_forward),

@@ -214,6 +214,22 @@ impl Cluster {
             .spawn()?)
     }
 
+    /// kube-scheduler in the hub namespace (no leader election: it is the only one), for
+    /// scenarios whose pods do not name their node (`kubectl run`, workloads).
+    pub fn start_scheduler(&self) -> anyhow::Result<Process> {
+        Ok(Launch::binary("kube-scheduler")?
+            .netns(self.network.hub_name())
+            .arg("--kubeconfig")
+            .arg(self.control_plane.kubeconfig())
+            .args([
+                "--bind-address=127.0.0.1",
+                "--secure-port=10259",
+                "--leader-elect=false",
+            ])
+            .env("RUST_LOG", "info")
+            .spawn()?)
+    }
+
     /// `kubectl apply -f -` of `yaml`.
     pub async fn apply(&self, yaml: &str) -> anyhow::Result<()> {
         let out = self
@@ -561,17 +577,24 @@ impl HubControlPlane {
     /// `kubectl` (the real one at [`KUBECTL`], or ours) inside the hub with this kubeconfig;
     /// the real one with a discovery cache of its own.
     pub fn kubectl_invocation(&self, kubectl: impl AsRef<Path>) -> Invocation {
+        self.in_hub().args(self.kubectl_words(kubectl))
+    }
+
+    /// The words that start `kubectl` (the real one at [`KUBECTL`], or ours) against this
+    /// control plane: the program, the kubeconfig and, for the real one, its discovery cache;
+    /// for command lines built by hand (under `script`, for a terminal).
+    pub fn kubectl_words(&self, kubectl: impl AsRef<Path>) -> Vec<PathBuf> {
         let kubectl = kubectl.as_ref();
-        let invocation = self
-            .in_hub()
-            .arg(kubectl)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig());
+        let mut words = vec![
+            kubectl.to_path_buf(),
+            "--kubeconfig".into(),
+            self.kubeconfig(),
+        ];
         if kubectl == Path::new(KUBECTL) {
-            invocation.arg("--cache-dir").arg(self.dir.join("kcache"))
-        } else {
-            invocation
+            words.push("--cache-dir".into());
+            words.push(self.dir.join("kcache"));
         }
+        words
     }
 
     /// Runs the real kubectl inside the hub namespace with this kubeconfig (and `stdin` when

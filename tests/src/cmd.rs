@@ -32,6 +32,16 @@ impl CmdOutput {
     pub fn success(&self) -> bool {
         self.status.success()
     }
+
+    /// `what`, then the exit code and what the command printed: a test's failure message.
+    pub fn report(&self, what: &str) -> String {
+        format!(
+            "{what}: exit {:?}\nstdout: {:?}\nstderr: {:?}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
 }
 
 /// Renders a command line for messages.

@@ -24,9 +24,9 @@ use crate::session::Session;
 /// The annotation naming the container `exec`, `logs` and `attach` default to (upstream's).
 pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
 
-/// Arguments of `kubectl exec`.
+/// The flags `exec` and `attach` share (upstream's `StreamOptions`).
 #[derive(Debug, clap::Args)]
-pub struct ExecArgs {
+pub struct StreamFlags {
     /// Container name. If omitted, use the kubectl.kubernetes.io/default-container annotation
     /// for selecting the container to be attached or the first container in the pod will be
     /// chosen.
@@ -41,6 +41,13 @@ pub struct ExecArgs {
     /// Only print output from the remote session.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// Arguments of `kubectl exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub stream: StreamFlags,
     /// POD or TYPE/NAME.
     #[arg(value_name = "POD | TYPE/NAME")]
     pub target: Vec<String>,
@@ -155,13 +162,28 @@ pub(crate) async fn resolve_pod(session: &Session, target: &str) -> Result<Pod, 
         .ok_or_else(|| CliError::usage(format!("no pods found for {typed}/{name}")))
 }
 
+/// Upstream's refusal to `verb` ("exec into", "attach") a container of a pod that finished.
+pub(crate) fn refuse_completed(pod: &Pod, verb: &str) -> Result<(), CliError> {
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default();
+    if phase == "Succeeded" || phase == "Failed" {
+        return Err(CliError::usage(format!(
+            "cannot {verb} a container in a completed pod; current phase is {phase}"
+        )));
+    }
+    Ok(())
+}
+
 /// Puts the local terminal in raw mode until dropped.
-struct RawTerminal {
+pub(crate) struct RawTerminal {
     saved: rustix::termios::Termios,
 }
 
 impl RawTerminal {
-    fn enter() -> Result<RawTerminal, CliError> {
+    pub(crate) fn enter() -> Result<RawTerminal, CliError> {
         let stdin = std::io::stdin();
         let saved = rustix::termios::tcgetattr(&stdin)
             .map_err(|e| CliError::usage(format!("reading the terminal's settings: {e}")))?;
@@ -225,31 +247,22 @@ pub async fn run(flags: &GlobalFlags, args: ExecArgs) -> Result<(), CliError> {
     let session = Session::connect(flags).await?;
     let pod = resolve_pod(&session, &target).await?;
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let phase = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.clone())
-        .unwrap_or_default();
-    if phase == "Succeeded" || phase == "Failed" {
-        return Err(CliError::usage(format!(
-            "cannot exec into a container in a completed pod; current phase is {phase}"
-        )));
-    }
-    let (container, note) = choose_container(&pod, args.container.as_deref());
-    if let Some(note) = note.filter(|_| !args.quiet) {
+    refuse_completed(&pod, "exec into")?;
+    let (container, note) = choose_container(&pod, args.stream.container.as_deref());
+    if let Some(note) = note.filter(|_| !args.stream.quiet) {
         eprintln!("{note}");
     }
     // As upstream: a tty needs stdin (silently dropped without -i) and a terminal on it.
-    let mut tty = args.tty && args.stdin;
+    let mut tty = args.stream.tty && args.stream.stdin;
     if tty && !std::io::stdin().is_terminal() {
         tty = false;
-        if !args.quiet {
+        if !args.stream.quiet {
             eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
         }
     }
     let params = AttachParams {
         container: Some(container),
-        stdin: args.stdin,
+        stdin: args.stream.stdin,
         stdout: true,
         stderr: !tty,
         tty,
@@ -261,7 +274,7 @@ pub async fn run(flags: &GlobalFlags, args: ExecArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let result = stream(pods.exec(&name, command, &params).await, tty).await;
+    let result = stream(pods.exec(&name, command, &params).await, tty, false).await;
     drop(raw);
     match exit_code(result?.as_ref())? {
         0 => Ok(()),
@@ -269,15 +282,39 @@ pub async fn run(flags: &GlobalFlags, args: ExecArgs) -> Result<(), CliError> {
     }
 }
 
-/// Copies the streams of a running exec until it ends; returns its final status.
-async fn stream(
+/// A failed exec or attach request as upstream words it: an answer that is not a `Status`
+/// (the kubelet's plain-text refusal, passed through by the apiserver) is the reason the
+/// connection could not be upgraded.
+fn upgrade_error(error: kube::Error) -> CliError {
+    match error {
+        // kube-rs's reason for a body that did not parse as a Status.
+        kube::Error::Api(status) if status.reason == "Failed to parse error data" => {
+            CliError::usage(format!("unable to upgrade connection: {}", status.message))
+        }
+        other => other.into(),
+    }
+}
+
+/// Copies the streams of a running exec or attach session until it ends; returns its final
+/// status. With `tty`, the local terminal's size is sent first and on every SIGWINCH; with
+/// `redraw` too, a size one larger goes first, as upstream's attach does, so that a program
+/// already running on the remote terminal redraws its screen.
+pub(crate) async fn stream(
     attached: Result<AttachedProcess, kube::Error>,
     tty: bool,
+    redraw: bool,
 ) -> Result<Option<Status>, CliError> {
-    let mut attached = attached?;
+    let mut attached = attached.map_err(upgrade_error)?;
     if tty {
         if let Some(mut sizes) = attached.terminal_size() {
             if let Some(size) = local_size() {
+                if redraw {
+                    let larger = TerminalSize {
+                        width: size.width.saturating_add(1),
+                        height: size.height.saturating_add(1),
+                    };
+                    let _ = sizes.send(larger).await;
+                }
                 let _ = sizes.send(size).await;
             }
             tokio::spawn(async move {
@@ -380,8 +417,8 @@ mod tests {
     #[test]
     fn pod_and_command_come_from_around_the_dashes() {
         let args = parse(&["-it", "web", "-c", "app", "--", "sh", "-c", "exit 3"]);
-        assert!(args.stdin && args.tty);
-        assert_eq!(args.container.as_deref(), Some("app"));
+        assert!(args.stream.stdin && args.stream.tty);
+        assert_eq!(args.stream.container.as_deref(), Some("app"));
         let (target, command, deprecated) = target_and_command(&args).unwrap();
         assert_eq!(target, "web");
         assert_eq!(command, ["sh", "-c", "exit 3"]);
@@ -474,5 +511,45 @@ mod tests {
             assert_eq!(got, want.map_err(String::from), "{value}");
         }
         assert_eq!(exit_code(None).unwrap(), 0);
+    }
+
+    #[test]
+    fn finished_pods_are_refused() {
+        let pod = |phase: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "status": {"phase": phase}}))
+                .unwrap()
+        };
+        assert!(refuse_completed(&pod("Running"), "attach").is_ok());
+        assert!(refuse_completed(&pod("Pending"), "attach").is_ok());
+        assert_eq!(
+            refuse_completed(&pod("Failed"), "attach")
+                .unwrap_err()
+                .to_string(),
+            "error: cannot attach a container in a completed pod; current phase is Failed"
+        );
+        assert_eq!(
+            refuse_completed(&pod("Succeeded"), "exec into")
+                .unwrap_err()
+                .to_string(),
+            "error: cannot exec into a container in a completed pod; current phase is Succeeded"
+        );
+    }
+
+    #[test]
+    fn refused_upgrades_read_like_upstream() {
+        let plain =
+            kube::core::Status::failure("container sh not found", "Failed to parse error data")
+                .with_code(404);
+        assert_eq!(
+            upgrade_error(kube::Error::Api(plain.boxed())).to_string(),
+            "error: unable to upgrade connection: container sh not found"
+        );
+        let status =
+            kube::core::Status::failure("container x is not valid for pod p", "BadRequest")
+                .with_code(400);
+        assert_eq!(
+            upgrade_error(kube::Error::Api(status.boxed())).to_string(),
+            "Error from server (BadRequest): container x is not valid for pod p"
+        );
     }
 }

@@ -5,6 +5,7 @@ use crate::error::CliError;
 
 pub mod api_resources;
 pub mod apply;
+pub mod attach;
 pub mod cluster_info;
 pub mod config;
 pub mod create;
@@ -18,6 +19,7 @@ pub mod label;
 pub mod logs;
 pub mod port_forward;
 pub mod rollout;
+pub mod run;
 pub mod scale;
 pub mod set;
 pub mod version;
@@ -39,6 +41,8 @@ pub async fn dispatch(flags: &GlobalFlags, command: Command) -> Result<(), CliEr
         Command::Rollout(command) => rollout::run(flags, command).await,
         Command::Logs(args) => logs::run(flags, args).await,
         Command::Exec(args) => exec::run(flags, args).await,
+        Command::Attach(args) => attach::run(flags, args).await,
+        Command::Run(args) => run::run(flags, args).await,
         Command::PortForward(args) => port_forward::run(flags, args).await,
         Command::ClusterInfo(args) => cluster_info::run(flags, args).await,
         Command::Version(args) => version::run(flags, args).await,
