@@ -50,19 +50,11 @@ impl<'a> Endpoint<'a> {
 
     /// `/apis/apps/v1/namespaces/default/deployments`.
     pub fn collection_path(&self) -> String {
-        let prefix = if self.rtype.group.is_empty() {
-            format!("/api/{}", self.rtype.version)
-        } else {
-            format!("/apis/{}/{}", self.rtype.group, self.rtype.version)
-        };
-        match self.namespace {
-            Some(ns) => format!("{prefix}/namespaces/{ns}/{}", self.rtype.plural),
-            None => format!("{prefix}/{}", self.rtype.plural),
-        }
+        resource_path(self.rtype, self.namespace, None)
     }
 
     fn object_path(&self, name: &str, subresource: Option<&str>) -> String {
-        let mut path = format!("{}/{}", self.collection_path(), encode(name));
+        let mut path = resource_path(self.rtype, self.namespace, Some(name));
         if let Some(sub) = subresource {
             path.push('/');
             path.push_str(sub);
@@ -117,7 +109,7 @@ impl<'a> Endpoint<'a> {
         query: &[(&str, &str)],
         on_error: impl FnOnce(kube::Error) -> CliError,
     ) -> Result<Value, CliError> {
-        let request = http::Request::post(with_query(self.collection_path(), query))
+        let request = http::Request::post(with_query(&self.collection_path(), query))
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json")
             .body(body_of(body)?)
@@ -148,7 +140,7 @@ impl<'a> Endpoint<'a> {
         patch: &Value,
         query: &[(&str, &str)],
     ) -> Result<Value, CliError> {
-        let request = http::Request::patch(with_query(self.object_path(name, subresource), query))
+        let request = http::Request::patch(with_query(&self.object_path(name, subresource), query))
             .header(http::header::CONTENT_TYPE, patch_type.content_type())
             .header(http::header::ACCEPT, "application/json")
             .body(body_of(patch)?)
@@ -173,7 +165,7 @@ impl<'a> Endpoint<'a> {
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", "300"),
         ];
-        let request = http::Request::get(with_query(self.collection_path(), &query))
+        let request = http::Request::get(with_query(&self.collection_path(), &query))
             .body(Vec::new())
             .map_err(|e| CliError::usage(e.to_string()))?;
         self.client
@@ -202,7 +194,7 @@ impl<'a> Endpoint<'a> {
     ) -> Result<Value, CliError> {
         let mut request = http::Request::builder()
             .method(method)
-            .uri(with_query(path, query))
+            .uri(with_query(&path, query))
             .header(http::header::ACCEPT, "application/json");
         if body.is_some() {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
@@ -218,28 +210,56 @@ fn body_of(value: &Value) -> Result<Vec<u8>, CliError> {
     serde_json::to_vec(value).map_err(|e| CliError::usage(e.to_string()))
 }
 
-fn with_query(path: String, query: &[(&str, &str)]) -> String {
-    if query.is_empty() {
-        return path;
+/// `/api/v1/namespaces/default/pods/web`, `/apis/apps/v1/deployments`: the URL path of a type
+/// (in `namespace` when it is namespaced and one is given) and optionally one object.
+pub fn resource_path(
+    resource: &ResourceType,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let mut path = if resource.group.is_empty() {
+        format!("/api/{}", resource.version)
+    } else {
+        format!("/apis/{}/{}", resource.group, resource.version)
+    };
+    if let (true, Some(namespace)) = (resource.namespaced, namespace) {
+        path.push_str(&format!("/namespaces/{}", percent_encode(namespace)));
     }
-    let pairs: Vec<String> = query
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect();
-    format!("{path}?{}", pairs.join("&"))
+    path.push('/');
+    path.push_str(&resource.plural);
+    if let Some(name) = name {
+        path.push('/');
+        path.push_str(&percent_encode(name));
+    }
+    path
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
+/// Percent-encodes a path segment or query value (everything but RFC 3986 unreserved bytes).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
     out
+}
+
+/// `path?k=v&...` with the values percent-encoded; empty values are left out.
+pub fn with_query(path: &str, query: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = query
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    if pairs.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
+    }
 }
 
 /// A kube-rs failure as upstream prints it. A 422 with details reads
@@ -357,6 +377,6 @@ mod tests {
             with_source(error, "creating", "web.yaml").to_string(),
             "Error from server (AlreadyExists): error when creating \"web.yaml\": deployments.apps \"web\" already exists"
         );
-        assert_eq!(encode("app in (a,b)"), "app%20in%20%28a%2Cb%29");
+        assert_eq!(percent_encode("app in (a,b)"), "app%20in%20%28a%2Cb%29");
     }
 }

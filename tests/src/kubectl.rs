@@ -42,6 +42,42 @@ pub struct Invocation {
     timeout: Duration,
 }
 
+/// Which kubectl a test runs: the real one ([`KUBECTL`]) or ours (built from `kubectl/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kubectl {
+    Real,
+    Ours,
+}
+
+impl Kubectl {
+    /// Both, the real one first: what a comparing test loops over.
+    pub const BOTH: [Kubectl; 2] = [Kubectl::Real, Kubectl::Ours];
+
+    /// The program's path; for ours, an error saying how to build it when it is missing.
+    pub fn program(self) -> Result<PathBuf> {
+        match self {
+            Kubectl::Real => Ok(PathBuf::from(KUBECTL)),
+            Kubectl::Ours => binary_path("kubectl"),
+        }
+    }
+}
+
+/// `ok`, else an error with `what` and everything `out` printed: a test's check of a command.
+pub fn check(what: &str, ok: bool, out: &CmdOutput) -> anyhow::Result<()> {
+    anyhow::ensure!(ok, "{}", out.report(what));
+    Ok(())
+}
+
+/// `words` as one POSIX shell command line, each word single-quoted: for command lines run
+/// under `sh -c` or `script -c` (a pseudo-terminal).
+pub fn shell_line(words: &[impl AsRef<OsStr>]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.as_ref().to_string_lossy().replace('\'', "'\\''")))
+        .collect();
+    quoted.join(" ")
+}
+
 /// Our kubectl with `--kubeconfig` of `cp`; an error saying how to build it when it is missing.
 pub fn ours(cp: &ControlPlane) -> Result<Invocation> {
     Ok(Invocation::new(binary_path("kubectl")?)
@@ -136,12 +172,8 @@ impl Invocation {
 
     /// The command line, for messages.
     pub fn describe(&self) -> String {
-        let mut line = self.program.to_string_lossy().into_owned();
-        for arg in &self.args {
-            line.push(' ');
-            line.push_str(&arg.to_string_lossy());
-        }
-        line
+        let args: Vec<&OsStr> = self.args.iter().map(OsString::as_os_str).collect();
+        crate::cmd::describe(self.program.as_os_str(), &args)
     }
 
     /// Starts the command; it runs until it exits or the [`Running`] handle stops it.
@@ -312,4 +344,24 @@ fn read_all(file: &File) -> String {
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_lines_quote_every_word() {
+        let cases: [(&[&str], &str); 3] = [
+            (&["kubectl", "get", "pods"], "'kubectl' 'get' 'pods'"),
+            (
+                &["sh", "-c", "echo $HOME; exit 3"],
+                "'sh' '-c' 'echo $HOME; exit 3'",
+            ),
+            (&["it's"], "'it'\\''s'"),
+        ];
+        for (words, line) in cases {
+            assert_eq!(shell_line(words), line);
+        }
+    }
 }

@@ -21,7 +21,8 @@ use std::time::Duration;
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Pod;
 use tinykube_tests::cluster::{cstatus, phase, Cluster};
-use tinykube_tests::{binary_path, CmdOutput, KUBECTL};
+use tinykube_tests::kubectl::{check, shell_line, Kubectl};
+use tinykube_tests::CmdOutput;
 
 /// Bound of every single command of these tests.
 const LIMIT: Duration = Duration::from_secs(90);
@@ -46,13 +47,9 @@ spec:
 /// The real kubectl and ours.
 fn kubectls() -> anyhow::Result<[(&'static str, PathBuf); 2]> {
     Ok([
-        ("real", PathBuf::from(KUBECTL)),
-        ("ours", binary_path("kubectl")?),
+        ("real", Kubectl::Real.program()?),
+        ("ours", Kubectl::Ours.program()?),
     ])
-}
-
-fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 /// Runs `kubectl args` in the hub namespace on a pseudo-terminal (util-linux `script`) of 30
@@ -64,23 +61,17 @@ async fn in_terminal(
     args: &[&str],
     typed: &[(f32, &str)],
 ) -> anyhow::Result<CmdOutput> {
-    let mut words: Vec<String> = c
-        .control_plane
-        .kubectl_words(kubectl)
-        .iter()
-        .map(|w| w.display().to_string())
-        .collect();
-    words.extend(args.iter().map(|a| a.to_string()));
-    let line: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-    let inner = format!("stty rows 30 cols 100; exec {}", line.join(" "));
+    let mut words = c.control_plane.kubectl_words(kubectl);
+    words.extend(args.iter().map(PathBuf::from));
+    let inner = format!("stty rows 30 cols 100; exec {}", shell_line(&words));
     let typing: Vec<String> = typed
         .iter()
-        .map(|(delay, text)| format!("sleep {delay}; printf '%s' {}", shell_quote(text)))
+        .map(|(delay, text)| format!("sleep {delay}; printf '%s' {}", shell_line(&[text])))
         .collect();
     let script = format!(
         "({}) | script -qec {} /dev/null",
         typing.join("; "),
-        shell_quote(&inner)
+        shell_line(&[inner])
     );
     Ok(c.control_plane
         .in_hub()
@@ -88,11 +79,6 @@ async fn in_terminal(
         .timeout(LIMIT)
         .run()
         .await?)
-}
-
-fn check(what: &str, ok: bool, out: &CmdOutput) -> anyhow::Result<()> {
-    anyhow::ensure!(ok, "{}", out.report(what));
-    Ok(())
 }
 
 /// Runs `kubectl args` (with `stdin`) in the hub namespace to completion.

@@ -13,15 +13,17 @@
 //!
 //! Needs root and `cargo build --workspace --bins` first.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 use tinykube_cri_proto::v1 as cri;
 use tinykube_tests::cluster::{cstatus, phase, Cluster};
-use tinykube_tests::{binary_path, CmdOutput, KUBECTL};
+use tinykube_tests::kubectl::{check, shell_line, Kubectl};
+use tinykube_tests::CmdOutput;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -283,114 +285,55 @@ async fn exec_through_cri_and_the_streaming_server() -> anyhow::Result<()> {
     c.shutdown().await
 }
 
-/// One kubectl: the real one or ours, run inside the hub namespace with the kubeconfig.
-#[derive(Debug, Clone, Copy)]
-enum Kubectl {
-    Real,
-    Ours,
-}
-
-impl Kubectl {
-    fn program(self) -> anyhow::Result<String> {
-        Ok(match self {
-            Kubectl::Real => KUBECTL.to_string(),
-            Kubectl::Ours => binary_path("kubectl")?.display().to_string(),
-        })
-    }
-
-    /// The command line (program, kubeconfig, `args`) as words.
-    fn words(self, c: &Cluster, args: &[&str]) -> anyhow::Result<Vec<String>> {
-        let mut words = vec![
-            self.program()?,
-            "--kubeconfig".to_string(),
-            c.d().join("kubeconfig").display().to_string(),
-        ];
-        if let Kubectl::Real = self {
-            words.push("--cache-dir".into());
-            words.push(c.d().join("kcache").display().to_string());
-        }
-        words.extend(args.iter().map(|a| a.to_string()));
-        Ok(words)
-    }
-
-    async fn run(
-        self,
-        c: &Cluster,
-        args: &[&str],
-        stdin: Option<&str>,
-    ) -> anyhow::Result<CmdOutput> {
-        let words = self.words(c, args)?;
-        run_in_hub(c, &words, stdin).await
-    }
-
-    /// Runs `args` with a pseudo-terminal as stdin/stdout (util-linux `script`), sized
-    /// `rows` x `cols` first and resized to `later` two seconds in (the kernel then sends
-    /// SIGWINCH to kubectl, in the terminal's foreground process group). The background job
-    /// names the terminal itself: a non-interactive shell gives it /dev/null as stdin.
-    async fn run_in_pty(
-        self,
-        c: &Cluster,
-        (rows, cols): (u16, u16),
-        later: (u16, u16),
-        args: &[&str],
-    ) -> anyhow::Result<CmdOutput> {
-        let line: Vec<String> = self
-            .words(c, args)?
-            .iter()
-            .map(|w| shell_quote(w))
-            .collect();
-        let script = format!(
-            "stty rows {rows} cols {cols}; (sleep 2; stty -F /dev/tty rows {} cols {}) & exec {}",
-            later.0,
-            later.1,
-            line.join(" ")
-        );
-        let words: Vec<String> = ["script", "-qec", &script, "/dev/null"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        run_in_hub(c, &words, None).await
-    }
-}
-
-fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
-}
-
-async fn run_in_hub(
+/// Runs `kubectl args` (and `stdin`) inside the hub namespace with the cluster's kubeconfig.
+async fn run(
     c: &Cluster,
-    words: &[String],
+    kubectl: Kubectl,
+    args: &[&str],
     stdin: Option<&str>,
 ) -> anyhow::Result<CmdOutput> {
     Ok(c.control_plane
-        .in_hub()
-        .args(words)
+        .kubectl_invocation(kubectl.program()?)
+        .args(args)
         .stdin(stdin.unwrap_or_default())
         .timeout(LIMIT)
         .run()
         .await?)
 }
 
-fn check(what: &str, ok: bool, out: &CmdOutput) -> anyhow::Result<()> {
-    if !ok {
-        bail!(
-            "{what}: exit {:?}\nstdout: {:?}\nstderr: {:?}",
-            out.status.code(),
-            out.stdout,
-            out.stderr
-        );
-    }
-    Ok(())
+/// Runs `kubectl args` with a pseudo-terminal as stdin/stdout (util-linux `script`), sized
+/// `rows` x `cols` first and resized to `later` two seconds in (the kernel then sends
+/// SIGWINCH to kubectl, in the terminal's foreground process group). The background job
+/// names the terminal itself: a non-interactive shell gives it /dev/null as stdin.
+async fn run_in_pty(
+    c: &Cluster,
+    kubectl: Kubectl,
+    (rows, cols): (u16, u16),
+    later: (u16, u16),
+    args: &[&str],
+) -> anyhow::Result<CmdOutput> {
+    let mut words = c.control_plane.kubectl_words(kubectl.program()?);
+    words.extend(args.iter().map(PathBuf::from));
+    let script = format!(
+        "stty rows {rows} cols {cols}; (sleep 2; stty -F /dev/tty rows {} cols {}) & exec {}",
+        later.0,
+        later.1,
+        shell_line(&words)
+    );
+    Ok(c.control_plane
+        .in_hub()
+        .args(["script", "-qec", &script, "/dev/null"])
+        .timeout(LIMIT)
+        .run()
+        .await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_exec_real_and_ours() -> anyhow::Result<()> {
     let (c, _pod) = cluster_with_shell().await?;
-    for kubectl in [Kubectl::Real, Kubectl::Ours] {
+    for kubectl in Kubectl::BOTH {
         let who = format!("{kubectl:?}");
-        let out = kubectl
-            .run(&c, &["exec", "shell", "--", "echo", "hi"], None)
-            .await?;
+        let out = run(&c, kubectl, &["exec", "shell", "--", "echo", "hi"], None).await?;
         check(
             &format!("{who} echo"),
             out.success() && out.stdout == "hi\n",
@@ -403,35 +346,35 @@ async fn kubectl_exec_real_and_ours() -> anyhow::Result<()> {
             &out,
         )?;
 
-        let out = kubectl
-            .run(
-                &c,
-                &["exec", "shell", "-c", "side", "--", "sh", "-c", "echo $WHO"],
-                None,
-            )
-            .await?;
+        let out = run(
+            &c,
+            kubectl,
+            &["exec", "shell", "-c", "side", "--", "sh", "-c", "echo $WHO"],
+            None,
+        )
+        .await?;
         check(
             &format!("{who} -c side"),
             out.success() && out.stdout == "side\n",
             &out,
         )?;
 
-        let out = kubectl
-            .run(
-                &c,
-                &[
-                    "exec",
-                    "shell",
-                    "-c",
-                    "main",
-                    "--",
-                    "sh",
-                    "-c",
-                    "echo out; echo err >&2; exit 3",
-                ],
-                None,
-            )
-            .await?;
+        let out = run(
+            &c,
+            kubectl,
+            &[
+                "exec",
+                "shell",
+                "-c",
+                "main",
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+            None,
+        )
+        .await?;
         check(
             &format!("{who} exit 3"),
             out.status.code() == Some(3)
@@ -441,31 +384,33 @@ async fn kubectl_exec_real_and_ours() -> anyhow::Result<()> {
             &out,
         )?;
 
-        let out = kubectl
-            .run(
-                &c,
-                &["exec", "-i", "shell", "-c", "main", "--", "cat"],
-                Some("data\n"),
-            )
-            .await?;
+        let out = run(
+            &c,
+            kubectl,
+            &["exec", "-i", "shell", "-c", "main", "--", "cat"],
+            Some("data\n"),
+        )
+        .await?;
         check(
             &format!("{who} -i cat"),
             out.success() && out.stdout == "data\n",
             &out,
         )?;
 
-        let out = kubectl
-            .run(&c, &["exec", "nopod", "--", "ls"], None)
-            .await?;
+        let out = run(&c, kubectl, &["exec", "nopod", "--", "ls"], None).await?;
         check(
             &format!("{who} missing pod"),
             !out.success() && out.stderr.contains("pods \"nopod\" not found"),
             &out,
         )?;
 
-        let out = kubectl
-            .run(&c, &["exec", "shell", "-c", "nope", "--", "ls"], None)
-            .await?;
+        let out = run(
+            &c,
+            kubectl,
+            &["exec", "shell", "-c", "nope", "--", "ls"],
+            None,
+        )
+        .await?;
         check(
             &format!("{who} missing container"),
             !out.success()
@@ -475,9 +420,7 @@ async fn kubectl_exec_real_and_ours() -> anyhow::Result<()> {
             &out,
         )?;
 
-        let out = kubectl
-            .run_in_pty(
-                &c,
+        let out = run_in_pty(&c, kubectl,
                 (33, 111),
                 (40, 120),
                 &[

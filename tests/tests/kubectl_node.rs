@@ -23,27 +23,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tinykube_cri_proto::v1 as cri;
 use tinykube_tests::cluster::{cstatus, phase, Cluster};
-use tinykube_tests::kubectl::{Invocation, Running};
-use tinykube_tests::{binary_path, CmdOutput, KUBECTL};
+use tinykube_tests::kubectl::{check, Invocation, Kubectl, Running};
+use tinykube_tests::CmdOutput;
 
 /// Bound of every single command and wait of these tests.
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// One kubectl: the real one or ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kubectl {
-    Real,
-    Ours,
-}
-
 /// `args` for `which` kubectl, run inside the hub namespace with the cluster's kubeconfig.
 fn kubectl(c: &Cluster, which: Kubectl, args: &[&str]) -> anyhow::Result<Invocation> {
-    let program = match which {
-        Kubectl::Real => KUBECTL.into(),
-        Kubectl::Ours => binary_path("kubectl")?,
-    };
     Ok(c.control_plane
-        .kubectl_invocation(program)
+        .kubectl_invocation(which.program()?)
         .args(args)
         .timeout(LIMIT))
 }
@@ -68,18 +57,6 @@ async fn wget(c: &Cluster, url: &str) -> anyhow::Result<CmdOutput> {
         .timeout(LIMIT)
         .run()
         .await?)
-}
-
-fn check(what: &str, ok: bool, out: &CmdOutput) -> anyhow::Result<()> {
-    if !ok {
-        bail!(
-            "{what}: exit {:?}\nstdout: {:?}\nstderr: {:?}",
-            out.status.code(),
-            out.stdout,
-            out.stderr
-        );
-    }
-    Ok(())
 }
 
 /// Runs `args` with both kubectls and requires the same exit status, stdout and stderr.
@@ -498,7 +475,7 @@ async fn logs_match_the_real_kubectl() -> anyhow::Result<()> {
 
     // -f: a line written after the command started shows up while it runs.
     let mut follows = Vec::new();
-    for which in [Kubectl::Real, Kubectl::Ours] {
+    for which in Kubectl::BOTH {
         let mut follow = kubectl(&c, which, &["logs", "-f", "logger", "-c", "feed"])?.spawn()?;
         follow
             .wait_for_stdout("the log so far", LIMIT, |out| out == "ready\n")

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
 
 use crate::cli::GlobalFlags;
-use crate::commands::exec::{self, RawTerminal, StreamFlags};
+use crate::commands::exec::{self, StreamFlags};
 use crate::error::CliError;
 use crate::session::Session;
 
@@ -152,14 +152,8 @@ pub async fn attach_to(session: &Session, pod: &Pod, how: &AttachTo) -> Result<(
         .clone()
         .unwrap_or_else(|| session.namespace.clone());
     let pods: Api<Pod> = Api::namespaced(session.client.clone(), &namespace);
-    let terminal = if raw {
-        Some(RawTerminal::enter()?)
-    } else {
-        None
-    };
-    let result = exec::stream(pods.attach(&name, &params).await, raw, true).await;
-    drop(terminal);
-    if let code @ 1.. = exec::exit_code(result?.as_ref())? {
+    let status = exec::stream(pods.attach(&name, &params).await, raw, true).await?;
+    if let code @ 1.. = exec::exit_code(status.as_ref())? {
         return Err(CliError::Exit(code));
     }
     // Resuming is only possible in a container that comes back.

@@ -7,10 +7,11 @@
 //! tested without a cluster. Other types get the generic describer (metadata and events).
 
 use crate::cli::GlobalFlags;
-use crate::commands::get::{get_json, list_pages, resolve_targets, resource_path, Selectors};
+use crate::commands::get::{
+    get_json, get_json_opt, list_items, resolve_targets, resource_path, Selectors,
+};
 use crate::error::CliError;
 use crate::printers::tabwriter::TabWriter;
-use crate::printers::{self};
 use crate::resources::Catalog;
 use crate::session::Session;
 use jiff::Timestamp;
@@ -158,6 +159,20 @@ fn array_at<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
         .unwrap_or_default()
 }
 
+/// A label map as `k=v,...` sorted by key (empty when there is none), as upstream prints
+/// selectors.
+fn selector_text(labels: Option<&Value>) -> String {
+    let Some(labels) = labels.and_then(Value::as_object) else {
+        return String::new();
+    };
+    let sorted: BTreeMap<&String, &Value> = labels.iter().collect();
+    sorted
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Go's `time.RFC1123Z` in UTC, as upstream prints timestamps.
 pub fn rfc1123z(timestamp: &str) -> String {
     match timestamp.parse::<Timestamp>() {
@@ -241,9 +256,8 @@ fn describe_metadata(d: &mut Description, object: &Value) {
     d.annotations(0, object.pointer("/metadata/annotations"));
 }
 
-/// `describe secret`: values are never printed, only their sizes.
-pub fn describe_secret(secret: &Value, events: &[Value], now: Timestamp) -> String {
-    let _ = (events, now);
+/// `describe secret`: values are never printed, only their sizes; upstream shows no events.
+pub fn describe_secret(secret: &Value) -> String {
     let mut d = Description::default();
     describe_metadata(&mut d, secret);
     d.line(0, "");
@@ -285,19 +299,11 @@ pub fn describe_service(
 ) -> String {
     let mut d = Description::default();
     describe_metadata(&mut d, service);
-    let selector = service
-        .pointer("/spec/selector")
-        .and_then(Value::as_object)
-        .map(|m| {
-            let sorted: BTreeMap<&String, &Value> = m.iter().collect();
-            sorted
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    d.field(0, "Selector", selector);
+    d.field(
+        0,
+        "Selector",
+        selector_text(service.pointer("/spec/selector")),
+    );
     let service_type = str_at(service, "/spec/type");
     d.field(0, "Type", service_type);
     let policy = str_at(service, "/spec/ipFamilyPolicy");
@@ -746,12 +752,6 @@ fn describe_tolerations(d: &mut Description, tolerations: Option<&Value>, level:
             text.push('=');
             text.push_str(value);
         }
-        let operator = str_at(toleration, "/operator");
-        if operator == "Exists" && value.is_empty() && text.is_empty() {
-            text = String::new();
-        } else if operator == "Exists" && value.is_empty() {
-            // Upstream prints an Exists toleration's key alone.
-        }
         let effect = str_at(toleration, "/effect");
         if !effect.is_empty() {
             text.push(':');
@@ -787,19 +787,11 @@ pub fn describe_deployment(
     );
     d.map_field(0, "Labels", deployment.pointer("/metadata/labels"), "=");
     d.annotations(0, deployment.pointer("/metadata/annotations"));
-    let selector = deployment
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            let sorted: BTreeMap<&String, &Value> = m.iter().collect();
-            sorted
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    d.field(0, "Selector", selector);
+    d.field(
+        0,
+        "Selector",
+        selector_text(deployment.pointer("/spec/selector/matchLabels")),
+    );
     let number = |pointer: &str| {
         deployment
             .pointer(pointer)
@@ -900,11 +892,6 @@ pub fn describe_deployment(
         .parse::<i64>()
         .unwrap_or(0)
     };
-    let template_hash = str_at(
-        deployment,
-        "/metadata/annotations/deployment.kubernetes.io~1revision",
-    );
-    let _ = template_hash;
     let mut owned: Vec<&Value> = replica_sets.iter().collect();
     owned.sort_by_key(|rs| revision(rs));
     if let Some(newest) = owned.last() {
@@ -1359,11 +1346,7 @@ async fn events_for(
     };
     // Events about cluster-scoped objects live in `default`.
     let path = resource_path(events_type, Some(namespace), None);
-    let pages = list_pages(&session.client, &path, &selectors, 0, "application/json").await?;
-    Ok(pages
-        .into_iter()
-        .flat_map(printers::items_of_list)
-        .collect())
+    list_items(&session.client, &path, &selectors).await
 }
 
 async fn describe_one(
@@ -1373,41 +1356,31 @@ async fn describe_one(
     show_events: bool,
 ) -> Result<String, CliError> {
     let now = Timestamp::now();
-    let events = if show_events {
+    let kind = str_at(object, "/kind");
+    // Secrets are described without events: not worth a request.
+    let events = if show_events && kind != "Secret" {
         events_for(session, catalog, object).await?
     } else {
         Vec::new()
     };
     let namespace = str_at(object, "/metadata/namespace").to_owned();
     let name = str_at(object, "/metadata/name").to_owned();
-    Ok(match str_at(object, "/kind") {
+    Ok(match kind {
         "Pod" => describe_pod(object, &events, now),
-        "Secret" => describe_secret(object, &events, now),
+        "Secret" => describe_secret(object),
         "Service" => {
             let endpoints_type = catalog.resolve("endpoints")?;
             let path = resource_path(endpoints_type, Some(&namespace), Some(&name));
-            let endpoints = match get_json(&session.client, &path, "application/json").await {
-                Ok(endpoints) => Some(endpoints),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            };
+            let endpoints = get_json_opt(&session.client, &path).await?;
             describe_service(object, endpoints.as_ref(), &events, now)
         }
         "Deployment" => {
             let rs_type = catalog.resolve("replicasets.apps")?;
             let path = resource_path(rs_type, Some(&namespace), None);
-            let pages = list_pages(
-                &session.client,
-                &path,
-                &Selectors::default(),
-                0,
-                "application/json",
-            )
-            .await?;
             let uid = str_at(object, "/metadata/uid");
-            let owned: Vec<Value> = pages
+            let owned: Vec<Value> = list_items(&session.client, &path, &Selectors::default())
+                .await?
                 .into_iter()
-                .flat_map(printers::items_of_list)
                 .filter(|rs| {
                     array_at(rs, "/metadata/ownerReferences")
                         .iter()
@@ -1423,19 +1396,10 @@ async fn describe_one(
                 labels: String::new(),
                 fields: format!("spec.nodeName={name}"),
             };
-            let pages =
-                list_pages(&session.client, &path, &selectors, 0, "application/json").await?;
-            let pods: Vec<Value> = pages
-                .into_iter()
-                .flat_map(printers::items_of_list)
-                .collect();
+            let pods = list_items(&session.client, &path, &selectors).await?;
             let leases_type = catalog.resolve("leases.coordination.k8s.io")?;
             let path = resource_path(leases_type, Some("kube-node-lease"), Some(&name));
-            let lease = match get_json(&session.client, &path, "application/json").await {
-                Ok(lease) => Some(lease),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            };
+            let lease = get_json_opt(&session.client, &path).await?;
             describe_node(object, lease.as_ref(), &pods, &events, now)
         }
         _ => describe_generic(object, &events, now),
@@ -1465,19 +1429,12 @@ pub async fn run(flags: &GlobalFlags, args: DescribeArgs) -> Result<(), CliError
                     // Upstream falls back to objects whose names start with the argument.
                     Err(e) if e.is_not_found() => {
                         let path = resource_path(&target.resource, ns, None);
-                        let pages = list_pages(
-                            &session.client,
-                            &path,
-                            &Selectors::default(),
-                            0,
-                            "application/json",
-                        )
-                        .await?;
-                        let matching: Vec<Value> = pages
-                            .into_iter()
-                            .flat_map(printers::items_of_list)
-                            .filter(|o| str_at(o, "/metadata/name").starts_with(name.as_str()))
-                            .collect();
+                        let matching: Vec<Value> =
+                            list_items(&session.client, &path, &Selectors::default())
+                                .await?
+                                .into_iter()
+                                .filter(|o| str_at(o, "/metadata/name").starts_with(name.as_str()))
+                                .collect();
                         if matching.is_empty() {
                             errors.push(e);
                         }
@@ -1492,9 +1449,7 @@ pub async fn run(flags: &GlobalFlags, args: DescribeArgs) -> Result<(), CliError
                     labels: args.selector.clone().unwrap_or_default(),
                     fields: String::new(),
                 };
-                let pages =
-                    list_pages(&session.client, &path, &selectors, 0, "application/json").await?;
-                objects.extend(pages.into_iter().flat_map(printers::items_of_list));
+                objects.extend(list_items(&session.client, &path, &selectors).await?);
             }
         }
     }
@@ -1620,7 +1575,7 @@ Events:              <none>
     fn secrets_show_sizes_not_values() {
         let secret = json!({"kind": "Secret", "metadata": {"name": "s1", "namespace": "default"}, "type": "Opaque", "data": {"a": "Yg==", "cc": "ZGRkZA=="}});
         assert_eq!(
-            describe_secret(&secret, &[], now()),
+            describe_secret(&secret),
             "Name:         s1\nNamespace:    default\nLabels:       <none>\nAnnotations:  <none>\n\nType:  Opaque\n\nData\n====\na:   1 bytes\ncc:  4 bytes\n"
         );
     }

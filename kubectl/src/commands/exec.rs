@@ -17,6 +17,7 @@ use kube::api::{Api, AttachParams, AttachedProcess, DynamicObject, ListParams, T
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::GlobalFlags;
+use crate::commands::logs;
 use crate::error::CliError;
 use crate::resources::{split_type_name, Catalog};
 use crate::session::Session;
@@ -131,25 +132,15 @@ pub(crate) async fn resolve_pod(session: &Session, target: &str) -> Result<Pod, 
         &resource.api_resource(),
     );
     let object = objects.get(name).await?;
-    let selector = object.data.pointer("/spec/selector");
-    let labels = selector
-        .and_then(|s| s.get("matchLabels"))
-        .or(selector)
-        .and_then(|l| l.as_object())
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "cannot attach to {}: selector for {} not implemented",
-                resource.qualified_kind(),
-                resource.qualified_kind()
-            ))
-        })?;
-    let selector: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
+    let selector = logs::selector_of(&object.data).ok_or_else(|| {
+        CliError::usage(format!(
+            "cannot attach to {}: selector for {} not implemented",
+            resource.qualified_kind(),
+            resource.qualified_kind()
+        ))
+    })?;
     let mut matching = pods
-        .list(&ListParams::default().labels(&selector.join(",")))
+        .list(&ListParams::default().labels(&selector))
         .await?
         .items;
     matching.sort_by_key(|p| {
@@ -178,12 +169,12 @@ pub(crate) fn refuse_completed(pod: &Pod, verb: &str) -> Result<(), CliError> {
 }
 
 /// Puts the local terminal in raw mode until dropped.
-pub(crate) struct RawTerminal {
+struct RawTerminal {
     saved: rustix::termios::Termios,
 }
 
 impl RawTerminal {
-    pub(crate) fn enter() -> Result<RawTerminal, CliError> {
+    fn enter() -> Result<RawTerminal, CliError> {
         let stdin = std::io::stdin();
         let saved = rustix::termios::tcgetattr(&stdin)
             .map_err(|e| CliError::usage(format!("reading the terminal's settings: {e}")))?;
@@ -269,14 +260,8 @@ pub async fn run(flags: &GlobalFlags, args: ExecArgs) -> Result<(), CliError> {
         ..AttachParams::default()
     };
     let pods: Api<Pod> = Api::namespaced(session.client.clone(), &session.namespace);
-    let raw = if tty {
-        Some(RawTerminal::enter()?)
-    } else {
-        None
-    };
-    let result = stream(pods.exec(&name, command, &params).await, tty, false).await;
-    drop(raw);
-    match exit_code(result?.as_ref())? {
+    let status = stream(pods.exec(&name, command, &params).await, tty, false).await?;
+    match exit_code(status.as_ref())? {
         0 => Ok(()),
         code => Err(CliError::Exit(code)),
     }
@@ -296,8 +281,8 @@ fn upgrade_error(error: kube::Error) -> CliError {
 }
 
 /// Copies the streams of a running exec or attach session until it ends; returns its final
-/// status. With `tty`, the local terminal's size is sent first and on every SIGWINCH; with
-/// `redraw` too, a size one larger goes first, as upstream's attach does, so that a program
+/// status. With `tty`, the local terminal is raw while the session lasts, and its size is sent
+/// first and on every SIGWINCH; with `redraw` too, a size one larger goes first, as upstream's attach does, so that a program
 /// already running on the remote terminal redraws its screen.
 pub(crate) async fn stream(
     attached: Result<AttachedProcess, kube::Error>,
@@ -305,6 +290,11 @@ pub(crate) async fn stream(
     redraw: bool,
 ) -> Result<Option<Status>, CliError> {
     let mut attached = attached.map_err(upgrade_error)?;
+    let _raw = if tty {
+        Some(RawTerminal::enter()?)
+    } else {
+        None
+    };
     if tty {
         if let Some(mut sizes) = attached.terminal_size() {
             if let Some(size) = local_size() {

@@ -10,6 +10,7 @@ use crate::cli::GlobalFlags;
 use crate::error::CliError;
 use crate::printers::table::{Table, TableOptions, TablePrinter};
 use crate::printers::{self, OutputFormat};
+pub use crate::remote::{percent_encode, resource_path, with_query};
 use crate::resources::{split_type_name, Catalog, ResourceType};
 use crate::session::Session;
 use futures::{AsyncBufReadExt, StreamExt};
@@ -122,58 +123,6 @@ pub fn resolve_targets(catalog: &Catalog, args: &[String]) -> Result<Vec<Target>
     Ok(targets)
 }
 
-/// `/api/v1/namespaces/default/pods/web`, `/apis/apps/v1/deployments`: the URL path of a type
-/// (in `namespace` when it is namespaced and one is given) and optionally one object.
-pub fn resource_path(
-    resource: &ResourceType,
-    namespace: Option<&str>,
-    name: Option<&str>,
-) -> String {
-    let mut path = if resource.group.is_empty() {
-        format!("/api/{}", resource.version)
-    } else {
-        format!("/apis/{}/{}", resource.group, resource.version)
-    };
-    if let (true, Some(namespace)) = (resource.namespaced, namespace) {
-        path.push_str(&format!("/namespaces/{}", percent_encode(namespace)));
-    }
-    path.push('/');
-    path.push_str(&resource.plural);
-    if let Some(name) = name {
-        path.push('/');
-        path.push_str(&percent_encode(name));
-    }
-    path
-}
-
-/// Percent-encodes a path segment or query value (everything but RFC 3986 unreserved bytes).
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
-/// `path?k=v&...` with the values percent-encoded; empty values are left out.
-pub fn with_query(path: &str, query: &[(&str, &str)]) -> String {
-    let pairs: Vec<String> = query
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect();
-    if pairs.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", pairs.join("&"))
-    }
-}
-
 /// GETs `path_and_query` with `accept` and decodes the JSON answer.
 pub async fn get_json(
     client: &kube::Client,
@@ -222,6 +171,28 @@ pub async fn list_pages(
         if continue_token.is_empty() {
             return Ok(pages);
         }
+    }
+}
+
+/// The items of every page of `path` as JSON (each with its `apiVersion` and `kind`).
+pub async fn list_items(
+    client: &kube::Client,
+    path: &str,
+    selectors: &Selectors,
+) -> Result<Vec<Value>, CliError> {
+    let pages = list_pages(client, path, selectors, 0, "application/json").await?;
+    Ok(pages
+        .into_iter()
+        .flat_map(printers::items_of_list)
+        .collect())
+}
+
+/// GETs one object as JSON; `None` when the server says it does not exist.
+pub async fn get_json_opt(client: &kube::Client, path: &str) -> Result<Option<Value>, CliError> {
+    match get_json(client, path, "application/json").await {
+        Ok(object) => Ok(Some(object)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

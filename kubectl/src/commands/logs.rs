@@ -4,10 +4,9 @@
 
 use crate::cli::GlobalFlags;
 use crate::commands::get::{
-    get_json, list_pages, percent_encode, resource_path, with_query, Selectors,
+    get_json, list_items, percent_encode, resource_path, with_query, Selectors,
 };
 use crate::error::CliError;
-use crate::printers;
 use crate::resources::{split_type_name, Catalog};
 use crate::session::Session;
 use futures::AsyncReadExt;
@@ -94,7 +93,7 @@ pub fn pick_pod(pods: &[Value]) -> Option<&Value> {
 }
 
 /// `matchLabels` of a controller (or a Service's plain selector) as a label selector string.
-fn selector_of(object: &Value) -> Option<String> {
+pub(crate) fn selector_of(object: &Value) -> Option<String> {
     let map = object
         .pointer("/spec/selector/matchLabels")
         .or_else(|| object.pointer("/spec/selector"))
@@ -209,18 +208,12 @@ pub async fn run(flags: &GlobalFlags, args: LogsArgs) -> Result<(), CliError> {
             labels: selector,
             fields: String::new(),
         };
-        let pages = list_pages(
+        let pods = list_items(
             &session.client,
             &resource_path(pods_type, Some(&namespace), None),
             &selectors,
-            0,
-            "application/json",
         )
         .await?;
-        let pods: Vec<Value> = pages
-            .into_iter()
-            .flat_map(printers::items_of_list)
-            .collect();
         let pod = pick_pod(&pods)
             .cloned()
             .ok_or_else(|| CliError::usage("timed out waiting for the condition"))?;
