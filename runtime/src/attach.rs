@@ -22,7 +22,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tinykube_cri_proto::v1 as cri;
@@ -31,8 +31,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::streaming::{
-    close_session, frame, parse_client_frame, parse_resizes, split_session, ClientFrame, Protocol,
-    ERROR, STDERR, STDIN, STDOUT,
+    check_streams, finish_session, frame, parse_client_frame, parse_resizes, ready_message,
+    split_session, ClientFrame, Protocol, STDERR, STDIN, STDOUT,
 };
 
 /// The shim's attach socket, in the container's state directory.
@@ -280,7 +280,6 @@ impl Hub {
 /// An Attach request waiting for its client to connect.
 #[derive(Debug, Clone)]
 pub struct PendingAttach {
-    pub created: Instant,
     pub container_id: String,
     /// The container's state directory, holding the shim's socket.
     pub state_dir: PathBuf,
@@ -297,15 +296,13 @@ pub fn validate(
     container_stdin: bool,
     container_tty: bool,
 ) -> std::result::Result<(), String> {
-    if request.container_id.is_empty() {
-        return Err("missing required container_id".into());
-    }
-    if request.tty && request.stderr {
-        return Err("tty and stderr cannot both be true".into());
-    }
-    if !request.stdin && !request.stdout && !request.stderr {
-        return Err("one of stdin, stdout, or stderr must be set".into());
-    }
+    check_streams(
+        &request.container_id,
+        request.stdin,
+        request.tty,
+        request.stdout,
+        request.stderr,
+    )?;
     if request.stdin && !container_stdin {
         return Err(format!(
             "container {} was created without stdin: it cannot be attached with stdin",
@@ -340,21 +337,11 @@ pub async fn run_session(
                 "metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
                 "message": format!("error attaching to container {}: {error}", attach.container_id),
             });
-            let _ = out
-                .send(Message::binary(frame(ERROR, status.to_string().as_bytes())))
-                .await;
-            close_session(out, writer, &mut incoming).await;
+            finish_session(out, writer, &mut incoming, &status).await;
             return;
         }
     };
-    let first = if attach.stdout {
-        STDOUT
-    } else if attach.stderr {
-        STDERR
-    } else {
-        ERROR
-    };
-    let _ = out.send(Message::binary(vec![first])).await;
+    let _ = out.send(ready_message(attach.stdout, attach.stderr)).await;
     let (mut from_shim, mut to_shim) = shim.into_split();
     let relay_out = {
         let out = out.clone();
@@ -397,10 +384,7 @@ pub async fn run_session(
         () = relay_in => return,
     }
     let status = serde_json::json!({"metadata": {}, "status": "Success"});
-    let _ = out
-        .send(Message::binary(frame(ERROR, status.to_string().as_bytes())))
-        .await;
-    close_session(out, writer, &mut incoming).await;
+    finish_session(out, writer, &mut incoming, &status).await;
 }
 
 #[cfg(test)]

@@ -1321,15 +1321,20 @@ async fn spawn_helper(mut cmd: tokio::process::Command) -> Result<(i32, String)>
     Ok((pid, line))
 }
 
-/// Whether the sandbox asks for one pid namespace shared by its containers (CRI pid mode POD,
-/// shareProcessNamespace), held by the pause process as its PID 1.
-fn sandbox_shares_pid(config: &cri::PodSandboxConfig) -> bool {
+/// The pid namespace mode the sandbox's config asks for, if it names one.
+fn sandbox_pid_mode(config: &cri::PodSandboxConfig) -> Option<i32> {
     config
         .linux
         .as_ref()
         .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.as_ref())
-        .is_some_and(|n| n.pid == cri::NamespaceMode::Pod as i32)
+        .map(|n| n.pid)
+}
+
+/// Whether the sandbox asks for one pid namespace shared by its containers (CRI pid mode POD,
+/// shareProcessNamespace), held by the pause process as its PID 1.
+fn sandbox_shares_pid(config: &cri::PodSandboxConfig) -> bool {
+    sandbox_pid_mode(config) == Some(cri::NamespaceMode::Pod as i32)
 }
 
 /// Which pid namespace a container's processes live in.
@@ -1351,13 +1356,9 @@ pub fn container_pid_namespace(
     sandbox: &cri::PodSandboxConfig,
     container: Option<&cri::NamespaceOption>,
 ) -> PidNamespace {
-    let sandbox_mode = sandbox
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.as_ref())
-        .map(|n| n.pid);
-    let mode = container.map(|n| n.pid).or(sandbox_mode);
+    let mode = container
+        .map(|n| n.pid)
+        .or_else(|| sandbox_pid_mode(sandbox));
     match mode {
         Some(m) if m == cri::NamespaceMode::Node as i32 => PidNamespace::Node,
         Some(m) if m == cri::NamespaceMode::Pod as i32 && sandbox_shares_pid(sandbox) => {

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tinykube_cri_proto::v1 as cri;
@@ -170,11 +170,24 @@ pub fn error_message(port: u16, sandbox_id: &str, error: &str) -> String {
 /// A PortForward request waiting for its client to connect.
 #[derive(Debug, Clone)]
 pub struct PendingPortForward {
-    pub created: Instant,
     pub sandbox_id: String,
     /// The pod's network namespace; `None` for a host-network pod.
     pub netns: Option<PathBuf>,
     pub ports: Vec<u16>,
+}
+
+/// Connects to `127.0.0.1:port` in the pod's network namespace; the error is upstream's
+/// message for the port's error stream.
+async fn connect_to_pod(forward: &PendingPortForward, port: u16) -> Result<TcpStream, String> {
+    connect(forward.netns.clone(), port).await.map_err(|error| {
+        let message = error_message(
+            port,
+            &forward.sandbox_id,
+            &format!("connect to 127.0.0.1:{port} in the pod's network namespace: {error}"),
+        );
+        tracing::debug!(%message, "port-forward failed");
+        message
+    })
 }
 
 /// Connects to `127.0.0.1:port` in the pod's network namespace.
@@ -240,7 +253,7 @@ pub async fn run_session(ws: WebSocketStream<TcpStream>, forward: PendingPortFor
     let mut to_pods: Vec<Option<mpsc::Sender<Vec<u8>>>> = Vec::new();
     let mut from_pods = JoinSet::new();
     for (index, &port) in forward.ports.iter().enumerate() {
-        match connect(forward.netns.clone(), port).await {
+        match connect_to_pod(&forward, port).await {
             Ok(stream) => {
                 let (read, write) = stream.into_split();
                 let (sender, receiver) = mpsc::channel::<Vec<u8>>(16);
@@ -248,13 +261,7 @@ pub async fn run_session(ws: WebSocketStream<TcpStream>, forward: PendingPortFor
                 from_pods.spawn(pod_to_client(data_channel(index), read, out.clone()));
                 to_pods.push(Some(sender));
             }
-            Err(error) => {
-                let message = error_message(
-                    port,
-                    &forward.sandbox_id,
-                    &format!("connect to 127.0.0.1:{port} in the pod's network namespace: {error}"),
-                );
-                tracing::debug!(%message, "port-forward failed");
+            Err(message) => {
                 let mut frame = vec![data_channel(index) + 1];
                 frame.extend_from_slice(message.as_bytes());
                 let _ = out.send(Message::binary(frame)).await;
@@ -494,14 +501,8 @@ async fn forward_pair(
         let out = out.clone();
         async move { out.send(Message::binary(frame)).await.is_ok() }
     };
-    match connect(forward.netns.clone(), port).await {
-        Err(error) => {
-            let message = error_message(
-                port,
-                &forward.sandbox_id,
-                &format!("connect to 127.0.0.1:{port} in the pod's network namespace: {error}"),
-            );
-            tracing::debug!(%message, "port-forward failed");
+    match connect_to_pod(&forward, port).await {
+        Err(message) => {
             send(spdy::Encoder::data(error_stream, 0, message.as_bytes())).await;
         }
         Ok(stream) => {

@@ -42,6 +42,13 @@ pub fn registry_status(image: &str, e: crate::registry::RegistryError) -> Status
     }
 }
 
+/// The daemon's streaming server, which the `Exec`, `Attach` and `PortForward` rpcs hand out
+/// sessions of.
+fn streaming_server() -> Result<std::sync::Arc<crate::streaming::StreamingServer>, Status> {
+    crate::streaming::installed()
+        .ok_or_else(|| Status::unavailable("the streaming server is not running"))
+}
+
 /// The CRI services sharing one [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct Cri {
@@ -216,24 +223,22 @@ impl RuntimeService for Cri {
         }))
     }
     async fn exec(&self, r: Request<cri::ExecRequest>) -> R<cri::ExecResponse> {
-        let server = crate::streaming::installed()
-            .ok_or_else(|| Status::unavailable("the streaming server is not running"))?;
-        let url = server.prepare_exec(r.into_inner()).map_err(status)?;
+        let url = streaming_server()?
+            .prepare_exec(r.into_inner())
+            .map_err(status)?;
         Ok(Response::new(cri::ExecResponse { url }))
     }
     async fn attach(&self, r: Request<cri::AttachRequest>) -> R<cri::AttachResponse> {
-        let server = crate::streaming::installed()
-            .ok_or_else(|| Status::unavailable("the streaming server is not running"))?;
-        let url = server.prepare_attach(r.into_inner()).map_err(status)?;
+        let url = streaming_server()?
+            .prepare_attach(r.into_inner())
+            .map_err(status)?;
         Ok(Response::new(cri::AttachResponse { url }))
     }
     async fn port_forward(
         &self,
         r: Request<cri::PortForwardRequest>,
     ) -> R<cri::PortForwardResponse> {
-        let server = crate::streaming::installed()
-            .ok_or_else(|| Status::unavailable("the streaming server is not running"))?;
-        let url = server
+        let url = streaming_server()?
             .prepare_port_forward(r.into_inner())
             .map_err(status)?;
         Ok(Response::new(cri::PortForwardResponse { url }))

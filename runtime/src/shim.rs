@@ -331,12 +331,7 @@ fn shim_inner(state_dir: &Path, spec: &ContainerSpec) -> Result<i32> {
                     shim_start: proc_start_time(std::process::id() as i32).unwrap_or(0),
                 },
             )?;
-            println!("ok {pid}");
-            let _ = std::io::stdout().flush();
-            // Detach from the daemon's pipe so its end sees EOF.
-            if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
-                let _ = nix::unistd::dup2_stdout(&null);
-            }
+            announce_and_detach(pid);
             crate::sys::flag_on_signal(Signal::SIGUSR1, &REOPEN_LOG);
             let log = Arc::new(Mutex::new((spec.log_path.clone(), log)));
             // A terminal merges everything into stdout, as CRI logs it.
@@ -842,9 +837,7 @@ fn fork_pid_namespace_init() -> Result<Pid> {
             drop(ready_r);
             let signals = block_pause_signals();
             // Our stdout is the daemon's pipe: only the parent answers on it.
-            if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
-                let _ = nix::unistd::dup2_stdout(&null);
-            }
+            detach_stdout();
             let _ = (&ready_w).write_all(b"r");
             drop(ready_w);
             std::process::exit(pause_loop(&signals));
@@ -875,10 +868,16 @@ fn block_pause_signals() -> SigSet {
     set
 }
 
-/// Tells the daemon which pid holds the sandbox's namespaces, then lets go of its pipe.
-fn announce_and_detach(pause_pid: i32) {
-    println!("ok {pause_pid}");
+/// Answers the daemon that started us `ok <pid>` (the pid it is to record: the container's
+/// init, the pause holding the sandbox's namespaces), then lets go of its pipe.
+fn announce_and_detach(pid: i32) {
+    println!("ok {pid}");
     let _ = std::io::stdout().flush();
+    detach_stdout();
+}
+
+/// Points stdout at `/dev/null`, so that the daemon's end of the pipe it was sees EOF.
+fn detach_stdout() {
     if let Ok(null) = fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdout(&null);
     }
@@ -949,8 +948,9 @@ fn nsexec_inner(state_dir: &Path, cmd: &[String]) -> Result<i32> {
             crate::sys::set_parent_death_signal();
             let r = (|| -> Result<Never> {
                 let _ = nix::unistd::chdir(spec.cwd.as_str());
-                let env = exec_env(&spec.env, std::io::stdin().is_terminal());
-                if std::io::stdin().is_terminal() {
+                let tty = std::io::stdin().is_terminal();
+                let env = exec_env(&spec.env, tty);
+                if tty {
                     // A streaming exec with tty=1 hands us a pty slave: make it our controlling
                     // terminal, as a login would, so ^C and job control work inside.
                     nix::unistd::setsid().sys("setsid")?;

@@ -44,6 +44,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
 
 use crate::attach::PendingAttach;
 use crate::error::{IoContext, Result, RuntimeError};
@@ -198,17 +199,36 @@ pub fn status_of(outcome: &Outcome, cmd: &[String]) -> Value {
     }
 }
 
-/// Checks an Exec request as upstream's streaming server does, plus a command to run.
-pub fn validate(request: &cri::ExecRequest) -> std::result::Result<(), String> {
-    if request.container_id.is_empty() {
+/// The checks upstream's streaming server makes of every Exec and Attach request: a
+/// container, no stderr beside a terminal (which merges it into stdout), and some stream.
+pub fn check_streams(
+    container_id: &str,
+    stdin: bool,
+    tty: bool,
+    stdout: bool,
+    stderr: bool,
+) -> std::result::Result<(), String> {
+    if container_id.is_empty() {
         return Err("missing required container_id".into());
     }
-    if request.tty && request.stderr {
+    if tty && stderr {
         return Err("tty and stderr cannot both be true".into());
     }
-    if !request.stdin && !request.stdout && !request.stderr {
+    if !stdin && !stdout && !stderr {
         return Err("one of stdin, stdout, or stderr must be set".into());
     }
+    Ok(())
+}
+
+/// Checks an Exec request as upstream's streaming server does, plus a command to run.
+pub fn validate(request: &cri::ExecRequest) -> std::result::Result<(), String> {
+    check_streams(
+        &request.container_id,
+        request.stdin,
+        request.tty,
+        request.stdout,
+        request.stderr,
+    )?;
     if request.cmd.is_empty() {
         return Err("exec command is empty".into());
     }
@@ -218,7 +238,6 @@ pub fn validate(request: &cri::ExecRequest) -> std::result::Result<(), String> {
 /// An Exec request waiting for its client to connect.
 #[derive(Debug, Clone)]
 struct PendingExec {
-    created: Instant,
     container_id: String,
     state_dir: PathBuf,
     /// The container's init process, whose `/proc/<pid>/root` shows the container's `/dev`.
@@ -230,20 +249,55 @@ struct PendingExec {
     stderr: bool,
 }
 
+/// Requests parked under random one-time tokens until their client connects: each token
+/// works once, and for [`TOKEN_TTL`].
+#[derive(Debug)]
+struct Parked<T>(Mutex<HashMap<String, (Instant, T)>>);
+
+impl<T> Parked<T> {
+    fn new() -> Parked<T> {
+        Parked(Mutex::new(HashMap::new()))
+    }
+
+    /// Parks `request` (dropping the expired ones) and returns its token.
+    fn park(&self, request: T) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut parked = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        parked.retain(|_, (created, _)| created.elapsed() < TOKEN_TTL);
+        parked.insert(token.clone(), (Instant::now(), request));
+        token
+    }
+
+    /// The request parked under `token`, unless it expired.
+    fn take(&self, token: &str) -> Option<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(token)
+            .filter(|(created, _)| created.elapsed() < TOKEN_TTL)
+            .map(|(_, request)| request)
+    }
+}
+
 /// The streaming server of one runtime daemon.
 #[derive(Debug)]
 pub struct StreamingServer {
     rt: Arc<Runtime>,
     address: SocketAddr,
-    pending: Mutex<HashMap<String, PendingExec>>,
-    forwards: Mutex<HashMap<String, PendingPortForward>>,
-    attaches: Mutex<HashMap<String, PendingAttach>>,
+    execs: Parked<PendingExec>,
+    forwards: Parked<PendingPortForward>,
+    attaches: Parked<PendingAttach>,
+}
+
+/// A parked session of the remotecommand channel protocol.
+enum RemoteCommand {
+    Exec(PendingExec),
+    Attach(PendingAttach),
 }
 
 /// What a connection's handshake found behind its token.
 enum Session {
-    Exec(PendingExec, Protocol),
-    Attach(PendingAttach, Protocol),
+    RemoteCommand(RemoteCommand, Protocol),
     PortForward(PendingPortForward, portforward::Protocol),
 }
 
@@ -262,9 +316,9 @@ pub async fn start(address: &str, rt: Arc<Runtime>) -> Result<Arc<StreamingServe
     let server = Arc::new(StreamingServer {
         rt,
         address,
-        pending: Mutex::new(HashMap::new()),
-        forwards: Mutex::new(HashMap::new()),
-        attaches: Mutex::new(HashMap::new()),
+        execs: Parked::new(),
+        forwards: Parked::new(),
+        attaches: Parked::new(),
     });
     INSTALLED
         .set(server.clone())
@@ -292,23 +346,16 @@ impl StreamingServer {
         let (container_id, state_dir, pid) = self
             .rt
             .running_container(&request.container_id, "cannot exec in it")?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.retain(|_, p| p.created.elapsed() < TOKEN_TTL);
-        pending.insert(
-            token.clone(),
-            PendingExec {
-                created: Instant::now(),
-                container_id,
-                state_dir,
-                pid,
-                cmd: request.cmd,
-                tty: request.tty,
-                stdin: request.stdin,
-                stdout: request.stdout,
-                stderr: request.stderr,
-            },
-        );
+        let token = self.execs.park(PendingExec {
+            container_id,
+            state_dir,
+            pid,
+            cmd: request.cmd,
+            tty: request.tty,
+            stdin: request.stdin,
+            stdout: request.stdout,
+            stderr: request.stderr,
+        });
         Ok(format!("http://{}/exec/{token}", self.address))
     }
 
@@ -324,29 +371,14 @@ impl StreamingServer {
             })?;
         crate::attach::validate(&request, spec.stdin, spec.tty)
             .map_err(RuntimeError::InvalidArgument)?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut attaches = self.attaches.lock().unwrap_or_else(|e| e.into_inner());
-        attaches.retain(|_, p| p.created.elapsed() < TOKEN_TTL);
-        attaches.insert(
-            token.clone(),
-            PendingAttach {
-                created: Instant::now(),
-                container_id,
-                state_dir,
-                stdin: request.stdin,
-                stdout: request.stdout,
-                stderr: request.stderr,
-            },
-        );
+        let token = self.attaches.park(PendingAttach {
+            container_id,
+            state_dir,
+            stdin: request.stdin,
+            stdout: request.stdout,
+            stderr: request.stderr,
+        });
         Ok(format!("http://{}/attach/{token}", self.address))
-    }
-
-    fn take_attach(&self, token: &str) -> Option<PendingAttach> {
-        self.attaches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(token)
-            .filter(|p| p.created.elapsed() < TOKEN_TTL)
     }
 
     /// The CRI `PortForward` rpc: checks the request and the sandbox, and returns the
@@ -354,35 +386,12 @@ impl StreamingServer {
     pub fn prepare_port_forward(&self, request: cri::PortForwardRequest) -> Result<String> {
         let ports = portforward::validate(&request).map_err(RuntimeError::InvalidArgument)?;
         let (sandbox_id, netns) = self.rt.port_forward_target(&request.pod_sandbox_id)?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut forwards = self.forwards.lock().unwrap_or_else(|e| e.into_inner());
-        forwards.retain(|_, p| p.created.elapsed() < TOKEN_TTL);
-        forwards.insert(
-            token.clone(),
-            PendingPortForward {
-                created: Instant::now(),
-                sandbox_id,
-                netns,
-                ports,
-            },
-        );
+        let token = self.forwards.park(PendingPortForward {
+            sandbox_id,
+            netns,
+            ports,
+        });
         Ok(format!("http://{}/portforward/{token}", self.address))
-    }
-
-    fn take_forward(&self, token: &str) -> Option<PendingPortForward> {
-        self.forwards
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(token)
-            .filter(|p| p.created.elapsed() < TOKEN_TTL)
-    }
-
-    fn take(&self, token: &str) -> Option<PendingExec> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(token)
-            .filter(|p| p.created.elapsed() < TOKEN_TTL)
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
@@ -413,13 +422,17 @@ impl StreamingServer {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
-            if let Some(token) = request.uri().path().strip_prefix("/portforward/") {
-                let Some(forward) = self.take_forward(token) else {
-                    return Err(error_response(
-                        StatusCode::NOT_FOUND,
-                        "NotFound",
-                        &format!("port-forward session {token:?} not found or expired"),
-                    ));
+            let not_found = |kind: &str, token: &str| {
+                error_response(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("{kind} session {token:?} not found or expired"),
+                )
+            };
+            let path = request.uri().path();
+            if let Some(token) = path.strip_prefix("/portforward/") {
+                let Some(forward) = self.forwards.take(token) else {
+                    return Err(not_found("port-forward", token));
                 };
                 let protocol = match portforward::negotiate(offered.iter().copied()) {
                     Ok(portforward::Protocol::Channels(_)) if forward.ports.is_empty() => {
@@ -447,26 +460,17 @@ impl StreamingServer {
                 session = Some(Session::PortForward(forward, protocol));
                 return Ok(response);
             }
-            let path = request.uri().path();
-            let pending = if let Some(token) = path.strip_prefix("/attach/") {
-                self.take_attach(token)
-                    .map(|a| (Some(a), None))
-                    .ok_or(("attach", token))
+            let command = if let Some(token) = path.strip_prefix("/attach/") {
+                self.attaches
+                    .take(token)
+                    .map(RemoteCommand::Attach)
+                    .ok_or_else(|| not_found("attach", token))?
             } else {
                 let token = path.strip_prefix("/exec/").unwrap_or("");
-                self.take(token)
-                    .map(|e| (None, Some(e)))
-                    .ok_or(("exec", token))
-            };
-            let (attach, exec) = match pending {
-                Ok(found) => found,
-                Err((kind, token)) => {
-                    return Err(error_response(
-                        StatusCode::NOT_FOUND,
-                        "NotFound",
-                        &format!("{kind} session {token:?} not found or expired"),
-                    ))
-                }
+                self.execs
+                    .take(token)
+                    .map(RemoteCommand::Exec)
+                    .ok_or_else(|| not_found("exec", token))?
             };
             let Some(protocol) = negotiate(offered.iter().copied()) else {
                 return Err(error_response(
@@ -483,11 +487,7 @@ impl StreamingServer {
                 header::SEC_WEBSOCKET_PROTOCOL,
                 HeaderValue::from_static(protocol.name()),
             );
-            session = match (attach, exec) {
-                (Some(attach), _) => Some(Session::Attach(attach, protocol)),
-                (None, Some(exec)) => Some(Session::Exec(exec, protocol)),
-                (None, None) => None,
-            };
+            session = Some(Session::RemoteCommand(command, protocol));
             Ok(response)
         };
         let ws = match tokio_tungstenite::accept_hdr_async(stream, handshake).await {
@@ -497,37 +497,49 @@ impl StreamingServer {
                 return;
             }
         };
-        let (exec, protocol) = match session {
-            None => return,
+        // Each session runs in a span naming its container or sandbox, so that everything
+        // it logs says whose it is.
+        match session {
+            None => {}
             Some(Session::PortForward(forward, protocol)) => {
                 let span = tracing::info_span!("portforward", sandbox = %forward.sandbox_id);
-                span.in_scope(|| {
-                    tracing::debug!(ports = ?forward.ports, ?protocol, "port-forward session started")
-                });
-                match protocol {
-                    portforward::Protocol::Channels(_) => {
-                        portforward::run_session(ws, forward).await
-                    }
-                    portforward::Protocol::SpdyTunnel => {
-                        portforward::run_spdy_session(ws, forward).await
+                async {
+                    tracing::debug!(ports = ?forward.ports, ?protocol, "port-forward session started");
+                    match protocol {
+                        portforward::Protocol::Channels(_) => {
+                            portforward::run_session(ws, forward).await
+                        }
+                        portforward::Protocol::SpdyTunnel => {
+                            portforward::run_spdy_session(ws, forward).await
+                        }
                     }
                 }
-                return;
+                .instrument(span)
+                .await
             }
-            Some(Session::Attach(attach, protocol)) => {
+            Some(Session::RemoteCommand(RemoteCommand::Attach(attach), protocol)) => {
                 let span = tracing::info_span!("attach", container = %attach.container_id);
-                span.in_scope(|| tracing::debug!(stdin = attach.stdin, "attach session started"));
-                crate::attach::run_session(ws, protocol, attach).await;
-                return;
+                async {
+                    tracing::debug!(stdin = attach.stdin, "attach session started");
+                    crate::attach::run_session(ws, protocol, attach).await
+                }
+                .instrument(span)
+                .await
             }
-            Some(Session::Exec(exec, protocol)) => (exec, protocol),
-        };
-        let span =
-            tracing::info_span!("exec", container = %exec.container_id, protocol = protocol.name());
-        let _enter = span.enter();
-        tracing::debug!(cmd = ?exec.cmd, tty = exec.tty, "exec session started");
-        drop(_enter);
-        run_session(ws, protocol, exec, self.rt.cfg.exe.clone()).await;
+            Some(Session::RemoteCommand(RemoteCommand::Exec(exec), protocol)) => {
+                let span = tracing::info_span!(
+                    "exec",
+                    container = %exec.container_id,
+                    protocol = protocol.name()
+                );
+                async {
+                    tracing::debug!(cmd = ?exec.cmd, tty = exec.tty, "exec session started");
+                    run_session(ws, protocol, exec, self.rt.cfg.exe.clone()).await
+                }
+                .instrument(span)
+                .await
+            }
+        }
     }
 }
 
@@ -563,6 +575,33 @@ pub(crate) fn split_session(
     let (out, to_client) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(write_messages(sink, to_client));
     (incoming, out, writer)
+}
+
+/// The message that says a session is up, as upstream sends it: an empty message on the
+/// lowest channel the client reads.
+pub(crate) fn ready_message(stdout: bool, stderr: bool) -> Message {
+    let channel = if stdout {
+        STDOUT
+    } else if stderr {
+        STDERR
+    } else {
+        ERROR
+    };
+    Message::binary(vec![channel])
+}
+
+/// Ends a session with its final `status` on the error channel, then closes it
+/// ([`close_session`]).
+pub(crate) async fn finish_session(
+    out: mpsc::Sender<Message>,
+    writer: JoinHandle<()>,
+    incoming: &mut Incoming,
+    status: &Value,
+) {
+    let _ = out
+        .send(Message::binary(frame(ERROR, status.to_string().as_bytes())))
+        .await;
+    close_session(out, writer, incoming).await;
 }
 
 /// Ends a session from our side: a normal close frame after everything queued, then reads
@@ -603,15 +642,7 @@ async fn run_session(
     exe: PathBuf,
 ) {
     let (mut incoming, out, writer) = split_session(ws);
-    // As upstream: an empty message on the lowest writable channel says the session is up.
-    let first = if exec.stdout {
-        STDOUT
-    } else if exec.stderr {
-        STDERR
-    } else {
-        ERROR
-    };
-    let _ = out.send(Message::binary(vec![first])).await;
+    let _ = out.send(ready_message(exec.stdout, exec.stderr)).await;
     let mut early = EarlyInput::default();
     if exec.tty {
         let _ = tokio::time::timeout(
@@ -632,11 +663,8 @@ async fn run_session(
         },
     };
     tracing::debug!(?outcome, "exec session ended");
-    let status = status_of(&outcome, &exec.cmd).to_string();
-    let _ = out
-        .send(Message::binary(frame(ERROR, status.as_bytes())))
-        .await;
-    close_session(out, writer, &mut incoming).await;
+    let status = status_of(&outcome, &exec.cmd);
+    finish_session(out, writer, &mut incoming, &status).await;
 }
 
 async fn write_messages(

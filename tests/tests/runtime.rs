@@ -92,10 +92,16 @@ impl Env {
     }
 
     async fn start(&mut self) -> anyhow::Result<()> {
-        let p = tinykube_tests::runtime_daemon::start_runtime_daemon(
+        self.start_with(&[]).await
+    }
+
+    /// Starts the daemon with more flags and connects to it.
+    async fn start_with(&mut self, args: &[std::ffi::OsString]) -> anyhow::Result<()> {
+        let p = tinykube_tests::runtime_daemon::start_runtime_daemon_with_args(
             self.node.name(),
             self.dir.path(),
             &self.cgroup_parent,
+            args,
         )
         .await?;
         let ch = tinykube_cri_proto::connect(self.socket().display().to_string()).await?;
@@ -128,6 +134,13 @@ impl Env {
 
     async fn run_pod(&mut self, name: &str) -> anyhow::Result<String> {
         let config = self.sandbox_config(name);
+        Ok(self.run_pod_with(config).await?)
+    }
+
+    async fn run_pod_with(
+        &mut self,
+        config: cri::PodSandboxConfig,
+    ) -> Result<String, tonic::Status> {
         Ok(self
             .rt
             .run_pod_sandbox(cri::RunPodSandboxRequest {
@@ -288,6 +301,22 @@ impl Drop for Env {
         tinykube_tests::leftovers::remove_cgroups(&self.cgroup_parent);
         tinykube_tests::leftovers::unmount_entries(&self.dir.path().join("state/netns"));
     }
+}
+
+/// `config` with the namespace options a kubelet sends for a pod's `hostNetwork`, `hostPID`,
+/// `shareProcessNamespace`.
+fn with_namespaces(
+    mut config: cri::PodSandboxConfig,
+    options: cri::NamespaceOption,
+) -> cri::PodSandboxConfig {
+    config.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            namespace_options: Some(options),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    config
 }
 
 fn busybox(name: &str, cmd: &[&str]) -> cri::ContainerConfig {
@@ -494,26 +523,14 @@ async fn pod_with_two_containers_runs_isolated_and_networked() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_security_and_volumes() -> anyhow::Result<()> {
     let mut env = Env::new().await?;
-    let mut sb = env.sandbox_config("limits");
-    sb.linux = Some(cri::LinuxPodSandboxConfig {
-        security_context: Some(cri::LinuxSandboxSecurityContext {
-            namespace_options: Some(cri::NamespaceOption {
-                pid: cri::NamespaceMode::Pod as i32,
-                ..Default::default()
-            }),
+    let sb = with_namespaces(
+        env.sandbox_config("limits"),
+        cri::NamespaceOption {
+            pid: cri::NamespaceMode::Pod as i32,
             ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let pod = env
-        .rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(sb),
-            runtime_handler: String::new(),
-        })
-        .await?
-        .into_inner()
-        .pod_sandbox_id;
+        },
+    );
+    let pod = env.run_pod_with(sb).await?;
     let vol = env.dir.path().join("vol");
     std::fs::create_dir_all(&vol)?;
     std::fs::write(vol.join("data"), "from host")?;
@@ -709,14 +726,7 @@ async fn bad_input_gets_clear_errors() -> anyhow::Result<()> {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e}");
     let config = env.sandbox_config("errs");
-    let e = env
-        .rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(config),
-            runtime_handler: String::new(),
-        })
-        .await
-        .unwrap_err();
+    let e = env.run_pod_with(config).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e}");
     let e = env
         .create("nosuchsandbox", "errs", busybox("c", &["true"]))
@@ -826,51 +836,12 @@ impl Registry {
             .arg("755")
             .arg(&script)
             .status()?;
-        let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {REGISTRY}\nauth:\n  silly:\n    realm: http://127.0.0.1:5001/cgi-bin/token\n    service: tinykube-test\n",
-                dir.join("data").display()
-            ),
-        )?;
-        let registry = tinykube_tests::Launch::program("/usr/bin/docker-registry")
-            .netns(env.node.name())
-            .args([std::ffi::OsStr::new("serve"), config.as_os_str()])
-            .spawn()?;
         let tokens = tinykube_tests::Launch::program("/bin/busybox")
             .netns(env.node.name())
             .args(["httpd", "-f", "-p", "127.0.0.1:5001", "-h"])
             .arg(dir.join("www"))
             .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = env
-                .node
-                .exec_async(
-                    "/usr/bin/timeout",
-                    &[
-                        "5",
-                        "/bin/busybox",
-                        "wget",
-                        "-q",
-                        "-O-",
-                        "http://127.0.0.1:5000/v2/",
-                    ],
-                    Duration::from_secs(10),
-                )
-                .await?;
-            // Up and asking for authentication.
-            if out.stderr.contains("401") {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "docker-registry did not come up: {out:?}\n{}",
-                registry.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let registry = start_registry(env, "registry", REGISTRY, "", "").await?;
         Ok(Registry {
             registry,
             _tokens: tokens,
@@ -956,6 +927,26 @@ impl Env {
             .map(|r| r.count())
             .unwrap_or(0)
     }
+
+    /// Removes the imported busybox, so that a pull really downloads, gunzips and unpacks the
+    /// layer; returns its id.
+    async fn forget_imported_busybox(&mut self) -> anyhow::Result<String> {
+        let imported = self
+            .image_status("busybox")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the imported busybox is missing"))?
+            .id;
+        self.img
+            .remove_image(cri::RemoveImageRequest {
+                image: Some(cri::ImageSpec {
+                    image: imported.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await?;
+        assert_eq!(self.unpacked_layers(), 0);
+        Ok(imported)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -987,17 +978,7 @@ async fn pulls_from_a_registry_with_token_auth_and_runs_the_image() -> anyhow::R
         "push did not ask the token server for push access: {queries}"
     );
 
-    // Forget the imported copy so the pull really downloads, gunzips and unpacks the layer.
-    let imported = env.image_status("busybox").await?.unwrap().id;
-    env.img
-        .remove_image(cri::RemoveImageRequest {
-            image: Some(cri::ImageSpec {
-                image: imported.clone(),
-                ..Default::default()
-            }),
-        })
-        .await?;
-    assert_eq!(env.unpacked_layers(), 0);
+    let imported = env.forget_imported_busybox().await?;
 
     let id = env
         .pull(&format!("{REGISTRY}/tinykube/busybox:docker"))
@@ -1143,15 +1124,7 @@ async fn host_ports_and_host_network() -> anyhow::Result<()> {
         host_port: 8081,
         host_ip: String::new(),
     }];
-    let pod = env
-        .rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(sb),
-            runtime_handler: String::new(),
-        })
-        .await?
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = env.run_pod_with(sb).await?;
     env.run(
         &pod,
         "ported",
@@ -1175,28 +1148,17 @@ async fn host_ports_and_host_network() -> anyhow::Result<()> {
     // hostNetwork: no own network or UTS namespace: the node's interfaces, address and name.
     let mut sb = env.sandbox_config("hostnet");
     sb.hostname = String::new();
-    sb.linux = Some(cri::LinuxPodSandboxConfig {
-        security_context: Some(cri::LinuxSandboxSecurityContext {
-            // As the kubelet sends it for a hostNetwork pod.
-            namespace_options: Some(cri::NamespaceOption {
-                network: cri::NamespaceMode::Node as i32,
-                pid: cri::NamespaceMode::Container as i32,
-                ipc: cri::NamespaceMode::Pod as i32,
-                ..Default::default()
-            }),
+    // As the kubelet sends it for a hostNetwork pod.
+    let sb = with_namespaces(
+        sb,
+        cri::NamespaceOption {
+            network: cri::NamespaceMode::Node as i32,
+            pid: cri::NamespaceMode::Container as i32,
+            ipc: cri::NamespaceMode::Pod as i32,
             ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let pod = env
-        .rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(sb),
-            runtime_handler: String::new(),
-        })
-        .await?
-        .into_inner()
-        .pod_sandbox_id;
+        },
+    );
+    let pod = env.run_pod_with(sb).await?;
     let ctr = env
         .run(
             &pod,
@@ -1418,23 +1380,11 @@ async fn host_pid_containers_see_the_nodes_processes() -> anyhow::Result<()> {
         pid: pid as i32,
         ..Default::default()
     };
-    let mut config = env.sandbox_config("hostpid");
-    config.linux = Some(cri::LinuxPodSandboxConfig {
-        security_context: Some(cri::LinuxSandboxSecurityContext {
-            namespace_options: Some(node_pid(cri::NamespaceMode::Node)),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let pod = env
-        .rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: String::new(),
-        })
-        .await?
-        .into_inner()
-        .pod_sandbox_id;
+    let config = with_namespaces(
+        env.sandbox_config("hostpid"),
+        node_pid(cri::NamespaceMode::Node),
+    );
+    let pod = env.run_pod_with(config.clone()).await?;
     let mut host = busybox("host", &["sleep", "3600"]);
     host.linux = Some(cri::LinuxContainerConfig {
         security_context: Some(cri::LinuxContainerSecurityContext {
@@ -1843,11 +1793,10 @@ async fn make_certificates(dir: &Path, ip: std::net::Ipv4Addr) -> anyhow::Result
     Ok(())
 }
 
-/// One more docker-registry inside the node, on `addr`, with the same "silly" token auth as
-/// [`Registry`] (whose token server must be running) and its storage in `<name>/data`;
-/// `http_extra` adds lines to its `http:` section, `extra` top-level sections. Returns once it
-/// listens.
-async fn start_extra_registry(
+/// A docker-registry inside the node, on `addr`, with the "silly" token auth of [`Registry`]
+/// (whose token server answers the challenges) and its storage in `<name>/data`; `http_extra`
+/// adds lines to its `http:` section, `extra` top-level sections. Returns once it listens.
+async fn start_registry(
     env: &Env,
     name: &str,
     addr: &str,
@@ -1889,18 +1838,7 @@ impl Env {
             daemon.wait_exit(Duration::from_secs(20)).await?;
         }
         let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-        let p = tinykube_tests::runtime_daemon::start_runtime_daemon_with_args(
-            self.node.name(),
-            self.dir.path(),
-            &self.cgroup_parent,
-            &args,
-        )
-        .await?;
-        let ch = tinykube_cri_proto::connect(self.socket().display().to_string()).await?;
-        self.rt = RuntimeServiceClient::new(ch.clone());
-        self.img = ImageServiceClient::new(ch);
-        self.daemon = Some(p);
-        Ok(())
+        self.start_with(&args).await
     }
 }
 
@@ -1937,10 +1875,8 @@ async fn pulls_and_pushes_over_https_with_per_registry_certificates() -> anyhow:
         .arg(&tls_data)
         .spawn()?;
     let redirect = "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: http://127.0.0.1:5002/\n";
-    let tls_process =
-        start_extra_registry(&env, "tls-registry", &tls_registry, &tls, redirect).await?;
-    let _plain_process =
-        start_extra_registry(&env, "plain-registry", &plain_registry, "", "").await?;
+    let tls_process = start_registry(&env, "tls-registry", &tls_registry, &tls, redirect).await?;
+    let _plain_process = start_registry(&env, "plain-registry", &plain_registry, "", "").await?;
     let certs_dir = env.dir.path().join("certs.d");
     let certs_flag = certs_dir.display().to_string();
     env.restart_daemon_with(&[
@@ -1998,16 +1934,7 @@ async fn pulls_and_pushes_over_https_with_per_registry_certificates() -> anyhow:
     // downloads and unpacks the layer over TLS, and the image runs.
     std::fs::copy(pki.join("client.cert"), host_dir.join("client.cert"))?;
     let pushed = env.push(&image, &push_flags).await?;
-    let imported = env.image_status("busybox").await?.unwrap().id;
-    env.img
-        .remove_image(cri::RemoveImageRequest {
-            image: Some(cri::ImageSpec {
-                image: imported.clone(),
-                ..Default::default()
-            }),
-        })
-        .await?;
-    assert_eq!(env.unpacked_layers(), 0);
+    let imported = env.forget_imported_busybox().await?;
     assert_eq!(env.pull(&image).await?, imported);
     assert_eq!(env.unpacked_layers(), 1);
     let img = env.image_status(&image).await?.unwrap();
