@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tinykube_apimachinery::status::{ApiError, FieldError, Reason};
+use tinykube_component_base::query;
 use tokio_util::sync::CancellationToken;
 
 /// Writes retried when a concurrent writer wins the race and the client sent no
@@ -205,7 +206,7 @@ struct Query {
 
 impl Query {
     fn parse(raw: Option<&str>) -> Query {
-        let params = raw.map(form_urlencoded).unwrap_or_default();
+        let params = raw.map(query::pairs).unwrap_or_default();
         Query { params }
     }
 
@@ -285,41 +286,6 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
         }
     }
     response
-}
-
-/// Decodes `a=b&c=d%20e` (with `+` as space).
-fn form_urlencoded(query: &str) -> Vec<(String, String)> {
-    fn decode(part: &str) -> String {
-        let bytes = part.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                    match u8::from_str_radix(hex, 16) {
-                        Ok(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
 }
 
 async fn dispatch(
@@ -2228,30 +2194,6 @@ mod tests {
             let mut want = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
             want.push(b'\n');
             assert_eq!(watch_line(kind, object), Bytes::from(want), "{kind}");
-        }
-    }
-
-    #[test]
-    fn query_strings_decode() {
-        let cases = [
-            (
-                "labelSelector=app%3Dweb&watch=1",
-                vec![("labelSelector", "app=web"), ("watch", "1")],
-            ),
-            (
-                "fieldSelector=spec.nodeName%3Dn1%2Cstatus.phase%21%3DRunning",
-                vec![("fieldSelector", "spec.nodeName=n1,status.phase!=Running")],
-            ),
-            ("a=b+c&flag", vec![("a", "b c"), ("flag", "")]),
-            ("bad=%zz%4", vec![("bad", "%zz%4")]),
-        ];
-        for (raw, expected) in cases {
-            let parsed = form_urlencoded(raw);
-            let expected: Vec<(String, String)> = expected
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect();
-            assert_eq!(parsed, expected, "{raw}");
         }
     }
 

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::patch::schema::{self, PatchMeta, Schema, Strategy};
+use tinykube_apimachinery::patch_meta::{self as schema, PatchMeta, Schema, Strategy};
 
 /// One field: its `fieldsV1` keys from the root (`["f:spec", "f:replicas"]`).
 pub type FieldPath = Vec<String>;

@@ -8,6 +8,7 @@
 //!   served on their own port or merged into a component's own router.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease ([`LeaderElector`]), so
 //!   two replicas of a component can run and only one works.
+//! - [`query`]: URL query strings decoded into their pairs, for the apiserver and the kubelet.
 //! - [`upgrade`]: proxying an upgraded connection (exec streams) to a backend, for the
 //!   apiserver and the kubelet.
 
@@ -16,6 +17,7 @@ pub mod endpoints;
 pub mod flags;
 pub mod leader;
 pub mod logging;
+pub mod query;
 pub mod shutdown;
 pub mod upgrade;
 

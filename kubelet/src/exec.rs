@@ -17,6 +17,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Pod;
+use tinykube_component_base::query::pairs as query_pairs;
 use tinykube_component_base::upgrade;
 use tinykube_cri_proto::v1 as cri;
 
@@ -39,9 +40,7 @@ pub struct ExecOptions {
 /// needed.
 pub fn parse_exec_query(query: Option<&str>) -> Result<ExecOptions, String> {
     let mut options = ExecOptions::default();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (percent_decode(key), percent_decode(value));
+    for (key, value) in query_pairs(query.unwrap_or("")) {
         let on = value == "1" || value == "true";
         match key.as_str() {
             "command" => options.command.push(value),
@@ -59,36 +58,6 @@ pub fn parse_exec_query(query: Option<&str>) -> Result<ExecOptions, String> {
         return Err("you must specify at least 1 of stdin, stdout, stderr".into());
     }
     Ok(options)
-}
-
-/// Decodes a `application/x-www-form-urlencoded` component (`+` is a space); malformed
-/// escapes stay as they are.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            ) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(digit: &u8) -> Option<u8> {
-    (*digit as char).to_digit(16).map(|d| d as u8)
 }
 
 /// `host:port` and path of a streaming URL from the runtime (`http://host:port/path`).
@@ -379,8 +348,6 @@ mod tests {
             let want = want.clone().map_err(String::from);
             assert_eq!(parse_exec_query(Some(query)), want, "{query}");
         }
-        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
-        assert_eq!(percent_decode("%C3%A9t%C3%A9%"), "été%");
     }
 
     #[test]

@@ -15,21 +15,18 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use tinykube_component_base::query::pairs as query_pairs;
 use tinykube_cri_proto::v1 as cri;
 
-use crate::exec::{cri_error, error, is_websocket, observe_pod, percent_decode, proxy_to_runtime};
+use crate::exec::{cri_error, error, is_websocket, observe_pod, proxy_to_runtime};
 use crate::Kubelet;
 
 /// The ports of a port-forward query, as upstream's `NewV4Options` reads them for a WebSocket
 /// request: at least one `port`, each value a comma-separated list of ports 1-65535.
 pub fn parse_port_query(query: Option<&str>) -> Result<Vec<i32>, String> {
-    let values: Vec<String> = query
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key) == "port").then(|| percent_decode(value))
-        })
+    let values: Vec<String> = query_pairs(query.unwrap_or(""))
+        .into_iter()
+        .filter_map(|(key, value)| (key == "port").then_some(value))
         .collect();
     if values.is_empty() {
         return Err("query parameter \"port\" is required".into());

@@ -282,3 +282,45 @@ pub fn describe_output(out: &CmdOutput) -> String {
         out.stderr.trim_end()
     )
 }
+
+// What the API tests call in every scenario: each fails the test with a message saying what
+// went wrong, so a scenario reads as its steps.
+
+/// [`ControlPlane::start`], failing the test with the harness's message if it cannot.
+pub async fn start_control_plane() -> ControlPlane {
+    ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("could not start etcd + kube-apiserver: {e}"))
+}
+
+/// Runs the real kubectl and returns its output, whatever the exit status; fails the test
+/// only when kubectl could not be run at all.
+pub async fn run_kubectl(cp: &ControlPlane, args: &[&str]) -> CmdOutput {
+    cp.kubectl(args)
+        .await
+        .unwrap_or_else(|e| panic!("could not run kubectl {}: {e}", args.join(" ")))
+}
+
+/// Runs kubectl, asserts it succeeded, returns stdout.
+pub async fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
+    let out = run_kubectl(cp, args).await;
+    assert!(
+        out.success(),
+        "`kubectl {}` should succeed:\n{}",
+        args.join(" "),
+        describe_output(&out)
+    );
+    out.stdout
+}
+
+/// Runs kubectl, asserts it failed, returns stderr.
+pub async fn kubectl_fails(cp: &ControlPlane, args: &[&str]) -> String {
+    let out = run_kubectl(cp, args).await;
+    assert!(
+        !out.success(),
+        "`kubectl {}` should fail:\n{}",
+        args.join(" "),
+        describe_output(&out)
+    );
+    out.stderr
+}

@@ -33,14 +33,9 @@ impl CmdOutput {
         self.status.success()
     }
 
-    /// `what`, then the exit code and what the command printed: a test's failure message.
+    /// `what`, then the exit status and what the command printed: a test's failure message.
     pub fn report(&self, what: &str) -> String {
-        format!(
-            "{what}: exit {:?}\nstdout: {:?}\nstderr: {:?}",
-            self.status.code(),
-            self.stdout,
-            self.stderr
-        )
+        format!("{what}: {}", crate::apiserver::describe_output(self))
     }
 }
 

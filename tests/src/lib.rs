@@ -9,13 +9,15 @@
 //! - [`process`]: [`Launch`] starts one of our binaries ([`Launch::binary`]) or any program
 //!   ([`Launch::program`]), optionally inside a node's network namespace, with stdout+stderr
 //!   in a log file; the resulting [`Process`] is stopped (SIGTERM, then SIGKILL) on drop.
-//!   [`wait_for_healthz`] / [`http_get`] poll plain-HTTP endpoints.
+//!   [`wait_for_healthz`] / [`http_get`] poll plain-HTTP endpoints; [`eventually`] polls any
+//!   condition, bounded.
 //! - [`netns`]: [`Network`] is a hub namespace with a bridge; [`Network::add_node`] adds a
 //!   [`Node`] namespace with `eth0` on that bridge. Nothing is ever configured in the machine's
 //!   own network namespace.
 //! - [`require_root`]: tests that need root call it first and fail loudly without it.
 //! - [`apiserver`]: [`ControlPlane::start`] runs etcd plus `kube-apiserver` with a kubeconfig,
-//!   drives the real kubectl ([`ControlPlane::kubectl`]) and makes raw HTTP requests.
+//!   drives the real kubectl ([`ControlPlane::kubectl`]; [`apiserver::kubectl_ok`] and
+//!   friends for tests) and makes raw HTTP requests.
 //! - [`cluster`]: [`cluster::Cluster::start`] runs a one-node cluster-in-a-box (etcd and
 //!   apiserver in a hub namespace, tinykube-runtime and kubelet in a node namespace);
 //!   [`cluster::HubControlPlane`] is that control plane alone, for other topologies.
@@ -67,6 +69,6 @@ pub use error::{HarnessError, Result};
 pub use etcd::Etcd;
 pub use netns::{Network, Node};
 pub use process::{
-    bin_dir, binary_path, http_get, wait_for_healthz, HttpResponse, Launch, Process,
+    bin_dir, binary_path, eventually, http_get, wait_for_healthz, HttpResponse, Launch, Process,
 };
 pub use root::require_root;

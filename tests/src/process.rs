@@ -686,6 +686,26 @@ pub async fn wait_for_healthz(url: &str, timeout: Duration) -> Result<()> {
     }
 }
 
+/// Polls `check` every 100 ms until it yields `Some`, for at most `timeout`; fails the test
+/// naming `what` when it never does.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -30,8 +30,10 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, WatchParams};
 use kube::core::WatchEvent;
 use serde_json::{json, Value};
-use tinykube_tests::apiserver::describe_output;
-use tinykube_tests::{http_get, CmdOutput, ControlPlane, HttpResponse, Launch, KUBECTL};
+use tinykube_tests::apiserver::{
+    describe_output, kubectl_fails, kubectl_ok, run_kubectl, start_control_plane,
+};
+use tinykube_tests::{eventually, http_get, ControlPlane, HttpResponse, Launch, KUBECTL};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -39,45 +41,6 @@ use tinykube_tests::{http_get, CmdOutput, ControlPlane, HttpResponse, Launch, KU
 
 /// How long to wait for one watch event (or one line of `kubectl get -w`).
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Starts etcd + apiserver, failing the test with the harness's message if it cannot.
-async fn start() -> ControlPlane {
-    match ControlPlane::start().await {
-        Ok(cp) => cp,
-        Err(e) => panic!("could not start etcd + kube-apiserver: {e}"),
-    }
-}
-
-/// Runs kubectl and returns its output, whatever the exit status.
-async fn kubectl(cp: &ControlPlane, args: &[&str]) -> CmdOutput {
-    cp.kubectl(args)
-        .await
-        .unwrap_or_else(|e| panic!("could not run kubectl {}: {e}", args.join(" ")))
-}
-
-/// Runs kubectl, asserts it succeeded, returns stdout.
-async fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
-    let out = kubectl(cp, args).await;
-    assert!(
-        out.success(),
-        "`kubectl {}` should succeed:\n{}",
-        args.join(" "),
-        describe_output(&out)
-    );
-    out.stdout
-}
-
-/// Runs kubectl, asserts it failed, returns stderr.
-async fn kubectl_fails(cp: &ControlPlane, args: &[&str]) -> String {
-    let out = kubectl(cp, args).await;
-    assert!(
-        !out.success(),
-        "`kubectl {}` should fail:\n{}",
-        args.join(" "),
-        describe_output(&out)
-    );
-    out.stderr
-}
 
 /// `kubectl get ... -o json` parsed.
 async fn kubectl_json(cp: &ControlPlane, args: &[&str]) -> Value {
@@ -380,32 +343,13 @@ fn summary(event: &WatchEvent<Pod>) -> (String, String, String) {
     )
 }
 
-/// Polls `check` until it returns `Some`, at most `timeout`.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. Discovery, version, health, `kubectl get all`
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_version_health_and_get_all() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
 
     for path in ["/healthz", "/livez", "/readyz"] {
         let url = format!("{}{path}", cp.url());
@@ -519,7 +463,7 @@ async fn discovery_version_health_and_get_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_contract_keys_revisions_and_conflicts() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     create_pod(&cp, "store-me", &[("app", "store")]).await;
 
     // The object in etcd: JSON at /registry/pods/default/<name>, without resourceVersion.
@@ -704,7 +648,7 @@ async fn storage_contract_keys_revisions_and_conflicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_and_paging() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let pods: &[(&str, &[(&str, &str)])] = &[
         ("sel-a", &[("app", "web"), ("tier", "a")]),
         (
@@ -785,7 +729,7 @@ async fn selectors_and_paging() {
     }
 
     // An empty result is not an error.
-    let out = kubectl(
+    let out = run_kubectl(
         &cp,
         &["get", "pods", "--field-selector", "status.phase=Running"],
     )
@@ -822,7 +766,7 @@ async fn selectors_and_paging() {
     expect_status("GET", &path, &resp, 400, "BadRequest");
 
     // kubectl pages with limit/continue: all pods, and the requests show the paging.
-    let out = kubectl(
+    let out = run_kubectl(
         &cp,
         &["get", "pods", "--chunk-size=2", "-o", "name", "-v=6"],
     )
@@ -911,7 +855,7 @@ async fn selectors_and_paging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_printing_uses_upstream_columns() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     create_pod(&cp, "print-me", &[("app", "print")]).await;
 
     let out = kubectl_ok(&cp, &["get", "pods"]).await;
@@ -1095,7 +1039,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_apply_scale_label_patch_delete_and_service_allocation() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let deployments: Api<Deployment> = Api::default_namespaced(client(&cp));
     let manifest = cp
         .write_file("web.yaml", &deployment_yaml("web", "nginx:1.25", 2))
@@ -1378,7 +1322,7 @@ async fn writes_apply_scale_label_patch_delete_and_service_allocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_events_in_order_resume_and_kubectl_watch() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let pods: Api<Pod> = Api::default_namespaced(client(&cp));
 
     // List, then watch from the list's resourceVersion: writes made afterwards, in order.
@@ -1460,7 +1404,7 @@ async fn watch_events_in_order_resume_and_kubectl_watch() {
         .args(["get", "pods", "-w"])
         .spawn()
         .expect("start kubectl get pods -w");
-    let log = eventually(EVENT_TIMEOUT, "kubectl get pods -w to list s1", || {
+    let log = eventually("kubectl get pods -w to list s1", EVENT_TIMEOUT, || {
         let log = watcher.log();
         async move { log.lines().any(|l| l.starts_with("s1 ")).then_some(log) }
     })
@@ -1472,7 +1416,7 @@ async fn watch_events_in_order_resume_and_kubectl_watch() {
         "{log}"
     );
     create_pod(&cp, "w-new", &[]).await;
-    let line = eventually(EVENT_TIMEOUT, "kubectl get pods -w to print w-new", || {
+    let line = eventually("kubectl get pods -w to print w-new", EVENT_TIMEOUT, || {
         let log = watcher.log();
         async move {
             log.lines()
@@ -1496,7 +1440,7 @@ async fn watch_events_in_order_resume_and_kubectl_watch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_with_label_selector_follows_selection_changes() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let pods: Api<Pod> = Api::default_namespaced(client(&cp));
     // A labelSelector watch: MODIFIED while matching, DELETED when the label stops matching
     // (with the last matching state and the change's revision, as upstream's cacher sends),
@@ -1614,7 +1558,7 @@ async fn watch_with_label_selector_follows_selection_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_from_a_compacted_revision_is_410_expired() {
-    let mut cp = start().await;
+    let mut cp = start_control_plane().await;
     let pods: Api<Pod> = Api::default_namespaced(client(&cp));
     create_pod(&cp, "old-1", &[]).await;
     let old_rv = pods
@@ -1716,7 +1660,7 @@ async fn watch_from_a_compacted_revision_is_410_expired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subresources_status_binding_and_graceful_deletion() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     create_pod(&cp, "sub", &[("app", "sub")]).await;
     create_pod(&cp, "free", &[]).await;
     let pod_path = format!("{PODS}/sub");
@@ -1852,7 +1796,7 @@ async fn subresources_status_binding_and_graceful_deletion() {
         "Terminating",
         "kubectl shows a pod being deleted as Terminating:\n{out}"
     );
-    let out = kubectl(
+    let out = run_kubectl(
         &cp,
         &["delete", "pod", "sub", "--grace-period=0", "--force"],
     )
@@ -1890,7 +1834,7 @@ async fn subresources_status_binding_and_graceful_deletion() {
 
 /// A control plane with one pod, `survivor`, whose stored state the bad requests must not touch.
 async fn start_with_survivor() -> (ControlPlane, Value) {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     create_pod(&cp, "survivor", &[("keep", "me")]).await;
     let survivor = get_json(&cp, &format!("{PODS}/survivor")).await;
     (cp, survivor)
@@ -2240,7 +2184,7 @@ async fn missing_namespaces_unknown_paths_and_wrong_methods() {
 /// second apply changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_manifests_apply_cleanly() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
     let mut applied = 0;
     for entry in std::fs::read_dir(&examples).expect("manifests/examples is readable") {
@@ -2270,7 +2214,7 @@ async fn example_manifests_apply_cleanly() {
 /// resourceVersion gets 409.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_without_resource_version_all_apply() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     create_pod(&cp, "busy", &[("app", "busy")]).await;
     let path = format!("{PODS}/busy");
     let patches = (0..16).map(|i| {
@@ -2313,7 +2257,7 @@ async fn concurrent_patches_without_resource_version_all_apply() {
 /// An unpaged list larger than gRPC's default 4 MiB message still answers whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_larger_than_four_mib_answer() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let value = "x".repeat(900 * 1024);
     for i in 0..6 {
         let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -2361,7 +2305,7 @@ async fn etcd_prefix_moves_every_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_rs_watcher_survives_restart_and_compaction() {
     use kube::runtime::{watcher, WatchStreamExt};
-    let mut cp = start().await;
+    let mut cp = start_control_plane().await;
     let pods: Api<Pod> = Api::namespaced(client(&cp), "default");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let recorder = seen.clone();
@@ -2409,7 +2353,7 @@ async fn kube_rs_watcher_survives_restart_and_compaction() {
         .chain(names("between"))
         .chain(names("after"))
         .collect();
-    eventually(EVENT_TIMEOUT * 3, "the watcher to see every pod", || {
+    eventually("the watcher to see every pod", EVENT_TIMEOUT * 3, || {
         let seen = seen.clone();
         let expected = expected.clone();
         async move {
@@ -2430,7 +2374,7 @@ async fn kube_rs_watcher_survives_restart_and_compaction() {
 /// JSON, and so must we. Each command's object must arrive whole (spot-checked fields).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_imperative_create_commands_work() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let cases: &[(&[&str], &str)] = &[
         (
             &["create", "namespace", "imp-ns"],

@@ -11,15 +11,15 @@
 //! Needs the binaries built first: `cargo build --workspace --bins`.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use serde_json::{json, Value};
-use tinykube_tests::apiserver::describe_output;
-use tinykube_tests::{CmdOutput, ControlPlane, Launch, Process, KUBECTL};
+use tinykube_tests::apiserver::{kubectl_fails, kubectl_ok, start_control_plane};
+use tinykube_tests::{eventually, ControlPlane, Launch, Process, KUBECTL};
 
 /// How long to wait for one line of `kubectl get -w` or one watch event.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -509,43 +509,6 @@ const CASES: &[Case] = &[
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-async fn start() -> ControlPlane {
-    match ControlPlane::start().await {
-        Ok(cp) => cp,
-        Err(e) => panic!("could not start etcd + kube-apiserver: {e}"),
-    }
-}
-
-async fn kubectl(cp: &ControlPlane, args: &[&str]) -> CmdOutput {
-    cp.kubectl(args)
-        .await
-        .unwrap_or_else(|e| panic!("could not run kubectl {}: {e}", args.join(" ")))
-}
-
-/// Runs kubectl, asserts it succeeded, returns stdout.
-async fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
-    let out = kubectl(cp, args).await;
-    assert!(
-        out.success(),
-        "`kubectl {}` should succeed:\n{}",
-        args.join(" "),
-        describe_output(&out)
-    );
-    out.stdout
-}
-
-/// Runs kubectl, asserts it failed, returns stderr.
-async fn kubectl_fails(cp: &ControlPlane, args: &[&str]) -> String {
-    let out = kubectl(cp, args).await;
-    assert!(
-        !out.success(),
-        "`kubectl {}` should fail:\n{}",
-        args.join(" "),
-        describe_output(&out)
-    );
-    out.stderr
-}
-
 /// What `kubectl get <resource> <name> -o jsonpath=<template>` prints.
 async fn jsonpath(cp: &ControlPlane, resource: &str, name: &str, template: &str) -> String {
     let arg = format!("jsonpath={template}");
@@ -622,29 +585,10 @@ fn row_cells(header: &str, row: &str) -> Vec<String> {
         .collect()
 }
 
-/// Polls `check` until it returns `Some`, at most `timeout`.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Waits for a row of `kubectl get -w --output-watch-events` whose EVENT is `event` and that
 /// has `cell` among its cells; returns the row's cells.
 async fn watch_row(watcher: &Process, event: &str, cell: &str, what: &str) -> Vec<String> {
-    eventually(EVENT_TIMEOUT, what, || {
+    eventually(what, EVENT_TIMEOUT, || {
         let log = watcher.log();
         async move {
             log.lines().map(cells).find(|cells| {
@@ -661,7 +605,7 @@ async fn watch_row(watcher: &Process, event: &str, cell: &str, what: &str) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_and_get_as_table_and_yaml() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES {
         create(&cp, case).await;
         let again = kubectl_fails(
@@ -772,7 +716,7 @@ async fn create_and_get_as_table_and_yaml() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_creates_configures_and_leaves_unchanged_objects_alone() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES {
         let path = manifest_file(&cp, case, case.manifest);
         let out = kubectl_ok(&cp, &["apply", "-f", &path]).await;
@@ -839,7 +783,7 @@ async fn apply_creates_configures_and_leaves_unchanged_objects_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_of_every_type() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES {
         create(&cp, case).await;
         for (patch_type, patch) in [
@@ -955,7 +899,7 @@ async fn patch_of_every_type() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_deployments_and_replicasets() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES.iter().filter(|c| c.resource.ends_with(".apps")) {
         create(&cp, case).await;
         let generation = jsonpath(&cp, case.resource, case.name, "{.metadata.generation}").await;
@@ -1051,7 +995,7 @@ async fn scale_deployments_and_replicasets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_every_resource() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES {
         create(&cp, case).await;
         if case.is_namespace() {
@@ -1131,7 +1075,7 @@ async fn delete_every_resource() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_prints_every_change() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES {
         create(&cp, case).await;
         let mut watcher = Launch::program(KUBECTL)
@@ -1225,7 +1169,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_and_events_k8s_io_events_are_one_resource() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = kube::Client::try_from(kube::Config::new(cp.url().parse().expect("url")))
         .expect("kube client");
     let core: Api<CoreEvent> = Api::default_namespaced(client.clone());
@@ -1570,7 +1514,7 @@ async fn managed_fields(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_creates_updates_and_reports_conflicts() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     for case in CASES {
         let path = manifest_file(&cp, case, case.manifest);
         let out = kubectl_ok(&cp, &["apply", "--server-side", "-f", &path]).await;

@@ -20,7 +20,6 @@
 //! Needs the binaries built first: `cargo build -p tinykube-scheduler -p tinykube-apiserver --bins`.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -28,17 +27,13 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{json, Value};
-use tinykube_tests::{free_port, http_get, wait_for_healthz, ControlPlane, Launch, Process};
+use tinykube_tests::apiserver::start_control_plane;
+use tinykube_tests::{
+    eventually, free_port, http_get, wait_for_healthz, ControlPlane, Launch, Process,
+};
 
 /// Bound on every wait for the scheduler to act.
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn start() -> ControlPlane {
-    match ControlPlane::start().await {
-        Ok(cp) => cp,
-        Err(e) => panic!("could not start etcd + kube-apiserver: {e}"),
-    }
-}
 
 fn client(cp: &ControlPlane) -> kube::Client {
     let config = kube::Config::new(cp.url().parse().expect("apiserver url"));
@@ -63,25 +58,6 @@ async fn start_scheduler(cp: &ControlPlane, extra: &[&str]) -> (Process, u16) {
         .await
         .unwrap_or_else(|e| panic!("kube-scheduler /healthz: {e}\n{}", process.log()));
     (process, port)
-}
-
-/// Polls `check` every 100 ms until it yields `Some`, at most `timeout`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 struct NodeSpec<'a> {
@@ -251,7 +227,7 @@ async fn events_for(client: &kube::Client, name: &str, reason: &str) -> Vec<Even
 }
 
 async fn wait_event(client: &kube::Client, name: &str, reason: &str) -> Event {
-    wait_for(&format!("a {reason} event for {name}"), WAIT, || async {
+    eventually(&format!("a {reason} event for {name}"), WAIT, || async {
         events_for(client, name, reason).await.into_iter().next()
     })
     .await
@@ -270,7 +246,7 @@ async fn placements(pods: &Api<Pod>) -> BTreeMap<String, Option<String>> {
 
 #[tokio::test]
 async fn pods_are_bound_to_fitting_nodes_with_events() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     create_node(
         &client,
@@ -322,7 +298,7 @@ async fn pods_are_bound_to_fitting_nodes_with_events() {
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let scheduled =
         "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 3";
-    let metrics = wait_for("three scheduled attempts in /metrics", WAIT, || async {
+    let metrics = eventually("three scheduled attempts in /metrics", WAIT, || async {
         let metrics = http_get(&metrics_url, Duration::from_secs(5)).await.ok()?;
         metrics.body.contains(scheduled).then_some(metrics)
     })
@@ -334,7 +310,7 @@ async fn pods_are_bound_to_fitting_nodes_with_events() {
 
 #[tokio::test]
 async fn a_node_gets_no_more_pods_than_fit_and_the_rest_wait_for_room() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     // 1 cpu: three pods of 300m fit, a fourth does not.
     create_node(
@@ -356,7 +332,7 @@ async fn a_node_gets_no_more_pods_than_fit_and_the_rest_wait_for_room() {
 
     // Wait until every pod is either bound or reported unschedulable.
     let expected = "0/1 nodes are available: 1 Insufficient cpu.";
-    wait_for("all ten pods decided", WAIT, || async {
+    eventually("all ten pods decided", WAIT, || async {
         let mut decided = 0;
         for i in 0..10 {
             let name = format!("p{i}");
@@ -415,7 +391,7 @@ async fn a_node_gets_no_more_pods_than_fit_and_the_rest_wait_for_room() {
 
 #[tokio::test]
 async fn unschedulable_pods_get_upstream_condition_and_event_then_schedule() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     create_node(
         &client,
@@ -470,7 +446,7 @@ async fn unschedulable_pods_get_upstream_condition_and_event_then_schedule() {
 
 #[tokio::test]
 async fn node_selectors_affinity_taints_and_ports_are_respected() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     create_node(
         &client,
@@ -633,7 +609,7 @@ async fn node_selectors_affinity_taints_and_ports_are_respected() {
 
 #[tokio::test]
 async fn replicaset_pods_spread_across_nodes() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     // One big node that least-allocated scoring prefers, and two small ones.
     create_node(
@@ -719,14 +695,14 @@ async fn lease_holder(client: &kube::Client) -> Option<(String, i32)> {
 
 #[tokio::test]
 async fn two_schedulers_elect_one_leader_and_hand_over_when_it_dies() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     create_node(&client, NodeSpec::new("n1")).await;
     create_node(&client, NodeSpec::new("n2")).await;
 
     let (mut first, _) = start_scheduler(&cp, &[]).await;
     let (first_id, transitions) =
-        wait_for("the first scheduler to hold the lease", WAIT, || async {
+        eventually("the first scheduler to hold the lease", WAIT, || async {
             lease_holder(&client).await
         })
         .await;
@@ -774,7 +750,7 @@ async fn two_schedulers_elect_one_leader_and_hand_over_when_it_dies() {
         .await
         .expect("leader exits");
     create_pod(&pods, &pod("after-failover", Some("100m"), None, json!({}))).await;
-    let (new_id, transitions) = wait_for(
+    let (new_id, transitions) = eventually(
         "the standby to take the lease",
         Duration::from_secs(25),
         || async { lease_holder(&client).await.filter(|(h, _)| *h != first_id) },
@@ -794,7 +770,7 @@ async fn two_schedulers_elect_one_leader_and_hand_over_when_it_dies() {
 
 #[tokio::test]
 async fn odd_pods_and_failed_bindings_never_crash_the_scheduler() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     create_node(&client, NodeSpec::new("n1")).await;
     create_node(&client, NodeSpec::new("n2")).await;
@@ -912,7 +888,7 @@ async fn odd_pods_and_failed_bindings_never_crash_the_scheduler() {
 
 #[tokio::test]
 async fn a_stopped_leader_releases_the_lease_and_a_robbed_one_stops() {
-    let cp = start().await;
+    let cp = start_control_plane().await;
     let client = client(&cp);
     create_node(&client, NodeSpec::new("n1")).await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
@@ -920,7 +896,7 @@ async fn a_stopped_leader_releases_the_lease_and_a_robbed_one_stops() {
     // SIGTERM: the leader stops cleanly and releases the lease, so the standby takes over
     // at its next retry instead of after the whole lease duration.
     let (mut first, _) = start_scheduler(&cp, &[]).await;
-    let (first_id, _) = wait_for("the first scheduler to lead", WAIT, || async {
+    let (first_id, _) = eventually("the first scheduler to lead", WAIT, || async {
         lease_holder(&client).await
     })
     .await;
@@ -937,7 +913,7 @@ async fn a_stopped_leader_releases_the_lease_and_a_robbed_one_stops() {
         "{}",
         first.log()
     );
-    let (second_id, transitions) = wait_for("the standby to lead", WAIT, || async {
+    let (second_id, transitions) = eventually("the standby to lead", WAIT, || async {
         lease_holder(&client).await.filter(|(h, _)| *h != first_id)
     })
     .await;

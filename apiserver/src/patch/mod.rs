@@ -9,7 +9,8 @@
 //!   `kubectl annotate` and `kubectl scale`.
 //! - `application/strategic-merge-patch+json`: Kubernetes' strategic merge patch, applied by
 //!   `tinykube_apimachinery::strategic_merge` (the engine our kubectl computes its patches
-//!   with); the schema of merge keys and strategies comes from [`schema`]. Sent by
+//!   with); the schema of merge keys and strategies comes from
+//!   `tinykube_apimachinery::patch_meta`. Sent by
 //!   `kubectl apply`, `edit`, `patch` (default), `set image`, `rollout restart`, `cordon`, ...
 //! - `application/apply-patch+yaml` (server-side apply) is not a patch of this kind: the REST
 //!   layer hands it to `crate::apply` for the main resource; on a subresource it is answered
@@ -18,9 +19,8 @@
 //! The result of a patch is the patched JSON; defaulting, validation, the preconditions on
 //! `metadata` (name, uid, resourceVersion) and the write belong to the caller, as upstream.
 
-pub(crate) mod schema;
-
 use serde_json::{Map, Value};
+use tinykube_apimachinery::patch_meta;
 use tinykube_apimachinery::strategic_merge::{self, StrategicMergeError};
 
 use crate::object::json_type;
@@ -186,7 +186,7 @@ fn apply_strategic_merge_patch(
             "invalid JSON document: the object to patch is not a JSON object".into(),
         ));
     };
-    let patched = strategic_merge::apply(original, patch, schema::for_resource(resource))?;
+    let patched = strategic_merge::apply(original, patch, patch_meta::for_resource(resource))?;
     Ok(Value::Object(patched))
 }
 
